@@ -1,0 +1,93 @@
+"""What a fax backend promises: submit a fax, read back outcomes, settle a crash, cancel."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from mail2fax.models import Job, RecipientResult, StoredDocument
+
+
+class Outcome(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    ACCEPTED = "accepted"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class FaxStatus:
+    """What the backend says about one submitted fax."""
+
+    outcome: Outcome
+    page_count: int | None = None
+    results: tuple[RecipientResult, ...] = ()
+    detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """The backend's receipt for a fax: its id and uri, and the status it reported right away.
+
+    ``status.outcome`` is PENDING for a fax that must be tracked, or final when the backend
+    already knows the end (dry-run: SENT; FaxOut: ACCEPTED).
+    """
+
+    backend_id: str | None
+    backend_uri: str | None
+    status: FaxStatus
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedFax:
+    """A fax to look up: the job's id, the backend's id, and when the submission began."""
+
+    job_id: str
+    backend_id: str
+    since: datetime
+
+
+class Settlement(enum.StrEnum):
+    """What recovery learned about a job found mid-submission after a crash."""
+
+    FOUND = "found"
+    NOT_SENT = "not_sent"
+    AMBIGUOUS = "ambiguous"
+    TOO_EARLY = "too_early"
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryResult:
+    settlement: Settlement
+    submission: Submission | None = None
+    detail: str = ""
+
+
+class FaxBackend(Protocol):
+    """One fax service. Every method raises only mail2fax.errors.BackendError subclasses."""
+
+    name: str
+
+    async def submit(self, job: Job, documents: Sequence[StoredDocument]) -> Submission: ...
+
+    async def statuses(self, faxes: Sequence[TrackedFax]) -> dict[str, FaxStatus]:
+        """Outcomes keyed by backend id; ids the backend cannot see are left out."""
+        ...
+
+    async def ready(self) -> None:
+        """Wait until a submission would not exceed the service's rate limit."""
+        ...
+
+    async def recover(self, job: Job, known_ids: Collection[str]) -> RecoveryResult:
+        """Decide whether a job left in ``submitting`` reached the backend, without sending.
+
+        ``known_ids`` are backend ids that already belong to other jobs and never match.
+        """
+        ...
+
+    async def cancel(self, backend_id: str) -> None: ...
+
+    async def aclose(self) -> None: ...
