@@ -1,0 +1,5 @@
+import sys
+
+from mail2fax.cli import main
+
+sys.exit(main())

@@ -1,0 +1,217 @@
+"""The composition root: builds the adapters from the settings and runs the stages together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import httpx
+
+from mail2fax import sdnotify
+from mail2fax.backends.base import FaxBackend
+from mail2fax.doorbell import Doorbell
+from mail2fax.errors import ConfigError, StoreError
+from mail2fax.gate import build_gate
+from mail2fax.listener import GatewaySMTP, Listener, server_tls_context
+from mail2fax.mailer import Mailer
+from mail2fax.settings import MiB, Settings
+from mail2fax.smtp_auth import session_options
+from mail2fax.stages.intake import Gate, IntakeHandler, IntakeRules
+from mail2fax.stages.notify import NotifyStage
+from mail2fax.stages.submit import SubmitStage
+from mail2fax.stages.track import TrackStage
+from mail2fax.store import Store
+
+log = logging.getLogger("mail2fax")
+
+
+class Stage(Protocol):
+    async def run(self, stopping: asyncio.Event) -> None: ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_backend(settings: Settings, client: httpx.AsyncClient) -> FaxBackend:
+    if settings.backend == "dry-run":
+        from mail2fax.backends.dryrun import DryRunBackend
+
+        return DryRunBackend(settings.outbox_dir)
+    if settings.backend == "ringcentral":
+        from mail2fax.backends.ringcentral import RingCentralBackend
+
+        return RingCentralBackend(settings.ringcentral, client)
+    if settings.backend == "faxout":
+        from mail2fax.backends.faxout import FaxOutBackend
+
+        return FaxOutBackend(settings.faxout, client)
+    raise ConfigError(f"MAIL2FAX_BACKEND: unknown backend {settings.backend!r}")
+
+
+def intake_rules(settings: Settings) -> IntakeRules:
+    return IntakeRules(
+        fax_domains=tuple(settings.fax_domains),
+        default_region=settings.default_region,
+        body=settings.body,
+        max_document_bytes=settings.max_document_bytes,
+        default_resolution=settings.fax_resolution,
+        default_cover=settings.cover,
+        lifetime=settings.retry.lifetime,
+        duplicate_window=settings.duplicate_window,
+        backend=settings.backend,
+    )
+
+
+def smtp_data_limit(max_document_bytes: int) -> int:
+    """The largest mail to accept: documents grow by a third in base64, plus room for headers."""
+    return max_document_bytes * 4 // 3 + max_document_bytes // 20 + MiB
+
+
+class Daemon:
+    """One running mail2fax: the SMTP listener and the submit, track and notify stages."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        gate: Gate | None = None,
+    ):
+        self.settings = settings
+        self.clock = clock
+        self.gate = gate
+        self.ready = asyncio.Event()
+        self.smtp_port: int | None = None
+        self.tls_port: int | None = None
+        self.store: Store | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then shut down gracefully within the configured time."""
+        settings = self.settings
+        store = await Store.open(settings.database_path, settings.spool_dir)
+        self.store = store
+        try:
+            removed = await store.remove_orphans()
+            if removed:
+                log.info("removed %d spool directories of mails that were never accepted", removed)
+            timeout = httpx.Timeout(settings.ringcentral.timeout, connect=15.0)
+            async with httpx.AsyncClient(timeout=timeout) as client:
+                backend = build_backend(settings, client)
+                try:
+                    await self._serve(store, backend, stop)
+                finally:
+                    await backend.aclose()
+        finally:
+            await store.close()
+
+    async def _serve(self, store: Store, backend: FaxBackend, stop: asyncio.Event) -> None:
+        settings = self.settings
+        submit_bell, track_bell, notify_bell = Doorbell(), Doorbell(), Doorbell()
+        gate = self.gate or build_gate(settings, store, self.clock)
+        handler = IntakeHandler(
+            store, intake_rules(settings), gate=gate, submit_bell=submit_bell, clock=self.clock
+        )
+        listener = self._listener(handler)
+        self.smtp_port = await listener.listen(settings.smtp.host, settings.smtp.port)
+        if settings.smtp.tls_port is not None:
+            self.tls_port = await listener.listen(
+                settings.smtp.host, settings.smtp.tls_port, ssl_context=self._tls_context()
+            )
+        stages: list[Stage] = [
+            SubmitStage(
+                store,
+                backend,
+                settings=settings.submit,
+                retry=settings.retry,
+                wakeup=submit_bell,
+                submitted=track_bell,
+                finished=notify_bell,
+                clock=self.clock,
+            ),
+            TrackStage(
+                store,
+                backend,
+                settings=settings.track,
+                wakeup=track_bell,
+                finished=notify_bell,
+                clock=self.clock,
+            ),
+            NotifyStage(
+                store,
+                Mailer(settings.relay),
+                settings=settings.notify,
+                retry=settings.retry,
+                wakeup=notify_bell,
+                clock=self.clock,
+            ),
+        ]
+        stopping = asyncio.Event()
+        bells = (submit_bell, track_bell, notify_bell)
+        log.info("mail2fax ready backend=%s smtp_port=%s", settings.backend, self.smtp_port)
+        sdnotify.ready(f"listening on {settings.smtp.host}:{self.smtp_port}")
+        self.ready.set()
+        async with asyncio.TaskGroup() as group:
+            workers = [group.create_task(stage.run(stopping)) for stage in stages]
+            workers.append(group.create_task(self._retention(store, stopping)))
+            await stop.wait()
+            log.info("shutting down: no new mail, finishing what is in hand")
+            sdnotify.stopping()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + settings.shutdown_timeout
+            await listener.drain(settings.shutdown_timeout)
+            stopping.set()
+            for bell in bells:
+                bell.ring()
+            _done, pending = await asyncio.wait(workers, timeout=max(deadline - loop.time(), 0.1))
+            for task in pending:
+                task.cancel()
+        log.info("mail2fax stopped")
+
+    def _listener(self, handler: IntakeHandler) -> Listener:
+        settings = self.settings
+        starttls = self._tls_context() if settings.smtp.tls_cert else None
+        hostname = settings.smtp.hostname or socket.getfqdn()
+        data_limit = smtp_data_limit(settings.max_document_bytes)
+        auth = session_options(settings)
+
+        def make_session(listener: Listener) -> GatewaySMTP:
+            return GatewaySMTP(
+                listener,
+                handler,
+                hostname=hostname,
+                ident="mail2fax",
+                data_size_limit=data_limit,
+                tls_context=starttls,
+                require_starttls=settings.smtp.require_starttls,
+                timeout=settings.smtp.timeout,
+                **auth,
+            )
+
+        return Listener(make_session)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        smtp = self.settings.smtp
+        assert smtp.tls_cert is not None
+        assert smtp.tls_key is not None
+        return server_tls_context(str(smtp.tls_cert), str(smtp.tls_key), smtp.tls_min_version)
+
+    async def _retention(self, store: Store, stopping: asyncio.Event) -> None:
+        keep = timedelta(seconds=self.settings.retention.documents)
+        interval = min(max(self.settings.retention.documents / 10, 1.0), 600.0)
+        while not stopping.is_set():
+            try:
+                purged = await store.purge_documents(finished_before=self.clock() - keep)
+                if purged:
+                    log.info("deleted the documents of %d finished jobs", len(purged))
+            except StoreError as exc:
+                log.error("retention: %s", exc)
+            try:
+                await asyncio.wait_for(stopping.wait(), timeout=interval)
+            except TimeoutError:
+                continue

@@ -1,0 +1,187 @@
+"""Client-side pacing for RingCentral's rate-limit groups, shared by every worker of one process.
+
+RingCentral counts requests per user, app and group (Heavy, Medium, Light, Auth). A client that
+goes over a limit gets ``429`` and a penalty, and every request made during the penalty starts
+it again. So the pacer keeps one state per group and makes callers wait *before* they send:
+
+* a sliding window of recent request times: at most ``limit`` requests in any ``window``
+  seconds. A request is stamped when its slot is taken and stamped again when its answer
+  arrives (``Permit.finish``), so time spent in flight never makes the count too optimistic;
+* the server's own word: ``X-Rate-Limit-Limit`` and ``-Window`` tighten the configured
+  limit (never loosen it), and ``X-Rate-Limit-Remaining: 0`` closes the group for one window;
+* after a ``429`` the group is closed until ``Retry-After`` (or one window) has passed.
+
+Time comes from an injectable ``clock`` and waiting from an injectable ``sleep``, so the
+arithmetic can be tested without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from mail2fax.settings import RingCentralSettings
+
+HEAVY = "heavy"
+MEDIUM = "medium"
+LIGHT = "light"
+AUTH = "auth"
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[object]]
+
+
+@dataclass(slots=True)
+class _Stamp:
+    at: float
+
+
+@dataclass(slots=True)
+class _Group:
+    configured_limit: int
+    configured_window: float
+    limit: int
+    window: float
+    stamps: list[_Stamp] = field(default_factory=list)
+    closed_until: float = 0.0
+    penalties: int = 0
+    server: dict[str, str] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class Permit:
+    """A taken slot. Call ``finish()`` when the answer has arrived to restamp it at that time."""
+
+    __slots__ = ("_clock", "_stamp")
+
+    def __init__(self, stamp: _Stamp, clock: Clock) -> None:
+        self._stamp = stamp
+        self._clock = clock
+
+    def finish(self) -> None:
+        self._stamp.at = max(self._stamp.at, self._clock())
+
+
+def _number(headers: Mapping[str, str], name: str) -> float | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if number >= 0 else None
+
+
+class RatePacer:
+    """One waiting room per rate-limit group; ``limits`` maps a group to ``(limit, window)``."""
+
+    def __init__(
+        self,
+        limits: Mapping[str, tuple[int, float]],
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._clock = clock
+        self._sleep = sleep
+        self._groups = {
+            name: _Group(limit, window, limit, window) for name, (limit, window) in limits.items()
+        }
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: RingCentralSettings,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> RatePacer:
+        window = settings.limit_window
+        limits = {
+            HEAVY: (settings.heavy_limit, window),
+            MEDIUM: (settings.medium_limit, window),
+            LIGHT: (settings.light_limit, window),
+            AUTH: (settings.auth_limit, window),
+        }
+        return cls(limits, clock=clock, sleep=sleep)
+
+    def _group(self, name: str) -> _Group:
+        try:
+            return self._groups[name]
+        except KeyError:
+            raise KeyError(f"unknown rate-limit group {name!r}") from None
+
+    def window(self, group: str) -> float:
+        """The group's current window in seconds: the default wait after an unexplained 429."""
+        return self._group(group).window
+
+    def wait_time(self, group: str) -> float:
+        """Seconds until a request in ``group`` may start; 0 when a slot is free now."""
+        state = self._group(group)
+        now = self._clock()
+        horizon = now - state.window
+        state.stamps = [stamp for stamp in state.stamps if stamp.at > horizon]
+        wait = state.closed_until - now
+        if len(state.stamps) >= state.limit:
+            times = sorted(stamp.at for stamp in state.stamps)
+            # The slot frees when enough old requests have left the window.
+            wait = max(wait, times[len(times) - state.limit] + state.window - now)
+        return max(wait, 0.0)
+
+    async def acquire(self, group: str) -> Permit:
+        """Wait for a free slot in ``group`` and take it. Callers are served in arrival order."""
+        state = self._group(group)
+        async with state.lock:
+            while (wait := self.wait_time(group)) > 0:
+                await self._sleep(wait)
+            stamp = _Stamp(self._clock())
+            state.stamps.append(stamp)
+            return Permit(stamp, self._clock)
+
+    async def wait_ready(self, group: str) -> None:
+        """Wait until ``group`` has a free slot, without taking it."""
+        while (wait := self.wait_time(group)) > 0:
+            await self._sleep(wait)
+
+    def observe(self, group: str, headers: Mapping[str, str]) -> None:
+        """Learn from an answer's ``X-Rate-Limit-*`` headers (any mapping with lower-case keys)."""
+        state = self._group(group)
+        limit = _number(headers, "x-rate-limit-limit")
+        remaining = _number(headers, "x-rate-limit-remaining")
+        window = _number(headers, "x-rate-limit-window")
+        for name, value in (("limit", limit), ("remaining", remaining), ("window", window)):
+            if value is not None:
+                state.server[name] = f"{value:g}"
+        if limit is not None and limit >= 1:
+            state.limit = min(state.configured_limit, int(limit))
+        if window is not None and window > 0:
+            state.window = max(state.configured_window, window)
+        if remaining is not None and remaining < 1:
+            self._close(state, window if window else state.window)
+
+    def penalize(self, group: str, retry_after: float | None) -> float:
+        """Close ``group`` after a 429 for ``retry_after`` seconds (one window if not given)."""
+        state = self._group(group)
+        seconds = retry_after if retry_after is not None and retry_after > 0 else state.window
+        state.penalties += 1
+        self._close(state, seconds)
+        return seconds
+
+    def _close(self, state: _Group, seconds: float) -> None:
+        state.closed_until = max(state.closed_until, self._clock() + seconds)
+
+    def snapshot(self) -> dict[str, dict[str, object]]:
+        """Each group's limit, window, wait, 429 count and the last rate-limit headers seen."""
+        report: dict[str, dict[str, object]] = {}
+        for name, state in self._groups.items():
+            report[name] = {
+                "limit": state.limit,
+                "window": state.window,
+                "wait": round(self.wait_time(name), 3),
+                "penalties": state.penalties,
+                "server": dict(state.server),
+            }
+        return report

@@ -1,0 +1,61 @@
+"""Document bytes on disk, one directory per job, written and fsynced before the job commits."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+from mail2fax.models import Document
+
+
+class Spool:
+    def __init__(self, root: Path):
+        self.root = root
+
+    def _job_dir(self, job_id: str) -> Path:
+        if not job_id.isalnum():
+            raise ValueError(f"not a job id: {job_id!r}")
+        return self.root / job_id
+
+    def write(self, job_id: str, documents: Sequence[Document]) -> list[Path]:
+        """Write each document durably and return the paths, in order."""
+        directory = self._job_dir(job_id)
+        directory.mkdir(parents=True, exist_ok=False)
+        try:
+            paths = []
+            for position, document in enumerate(documents):
+                path = directory / f"{position:03d}"
+                with path.open("xb") as handle:
+                    handle.write(document.data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                paths.append(path)
+            _fsync_directory(directory)
+            _fsync_directory(self.root)
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        return paths
+
+    def remove(self, job_id: str) -> None:
+        shutil.rmtree(self._job_dir(job_id), ignore_errors=True)
+
+    def remove_except(self, keep: Collection[str]) -> int:
+        if not self.root.is_dir():
+            return 0
+        removed = 0
+        for entry in self.root.iterdir():
+            if entry.is_dir() and entry.name not in keep:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
+        return removed
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,218 @@
+"""The intake stage: the aiosmtpd handler that turns an SMTP transaction into a durable job.
+
+It is a thin adapter: parsing is pure code run off the event loop, storage is the store's job,
+and every outcome becomes one SMTP reply. ``250`` is said only after the job is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from mail2fax.addressing import parse_recipient
+from mail2fax.doorbell import Doorbell
+from mail2fax.errors import Deferral, Refusal, StoreError, StoreFull
+from mail2fax.message import ParsedMail, cut_cover_text, parse_mail
+from mail2fax.models import FaxRequest, Recipient, Resolution
+from mail2fax.options import parse_options
+from mail2fax.store import Store
+
+log = logging.getLogger("mail2fax.intake")
+
+INTERNAL_ERROR = "451 4.3.0 Temporary problem at the fax gateway, please try again later"
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeRules:
+    fax_domains: tuple[str, ...]
+    default_region: str
+    body: Literal["auto", "always", "never"]
+    max_document_bytes: int
+    default_resolution: Resolution
+    default_cover: str | None
+    lifetime: float
+    duplicate_window: float
+    backend: str
+
+
+class Gate:
+    """Who may send what: the checks run at MAIL and RCPT. The open gate lets everyone through."""
+
+    async def check_sender(self, session: Any, sender: str) -> None:
+        return None
+
+    async def check_recipient(self, session: Any, sender: str, recipient: Recipient) -> None:
+        return None
+
+    async def check_quota(self, sender: str, recipients: int) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    mail: ParsedMail
+    digest: str
+
+
+def _parse(raw: bytes, rules: IntakeRules) -> Parsed:
+    mail = parse_mail(raw, body_mode=rules.body, max_document_bytes=rules.max_document_bytes)
+    digest = hashlib.sha256()
+    for document in mail.documents:
+        digest.update(document.filename.encode())
+        digest.update(b"\0")
+        digest.update(document.data)
+    return Parsed(mail, digest.hexdigest())
+
+
+class IntakeHandler:
+    def __init__(
+        self,
+        store: Store,
+        rules: IntakeRules,
+        *,
+        gate: Gate | None = None,
+        submit_bell: Doorbell,
+        clock: Callable[[], datetime],
+        observe: Callable[[str, float], None] | None = None,
+    ):
+        self._store = store
+        self._rules = rules
+        self._gate = gate or Gate()
+        self._submit_bell = submit_bell
+        self._clock = clock
+        self._observe = observe
+
+    def _count(self, outcome: str, started: float) -> None:
+        if self._observe is not None:
+            self._observe(outcome, time.perf_counter() - started)
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
+        try:
+            await self._gate.check_sender(session, address)
+        except (Refusal, Deferral) as exc:
+            return exc.reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        envelope.fax_recipients = []
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        try:
+            recipient = parse_recipient(
+                address, fax_domains=self._rules.fax_domains, default_region=self._rules.default_region
+            )
+            await self._gate.check_recipient(session, envelope.mail_from or "", recipient)
+        except (Refusal, Deferral) as exc:
+            log.info("refused RCPT %r from %r: %s", address, envelope.mail_from, exc.reply)
+            return exc.reply
+        recipients: list[Recipient] = getattr(envelope, "fax_recipients", [])
+        if recipient.number not in {known.number for known in recipients}:
+            recipients.append(recipient)
+        envelope.fax_recipients = recipients
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        started = time.perf_counter()
+        sender: str = envelope.mail_from or ""
+        recipients: list[Recipient] = getattr(envelope, "fax_recipients", [])
+        raw: bytes = envelope.original_content or b""
+        envelope.original_content = envelope.content = None
+        try:
+            await self._gate.check_quota(sender, len(recipients))
+            parsed = await asyncio.to_thread(_parse, raw, self._rules)
+            del raw
+            reply = await self._accept(sender, recipients, parsed)
+        except Refusal as exc:
+            log.info("refused mail from %r to %s: %s", sender, _numbers(recipients), exc.reply)
+            self._count("refused", started)
+            return exc.reply
+        except Deferral as exc:
+            self._count("deferred", started)
+            return exc.reply
+        except StoreFull as exc:
+            log.error("intake: %s", exc)
+            self._count("deferred", started)
+            return "452 4.3.1 Fax gateway storage is full, please try again later"
+        except StoreError as exc:
+            log.error("intake: %s", exc)
+            self._count("deferred", started)
+            return "451 4.3.0 Fax gateway queue is unavailable, please try again later"
+        self._count("accepted", started)
+        return reply
+
+    async def _accept(self, sender: str, recipients: Sequence[Recipient], parsed: Parsed) -> str:
+        mail = parsed.mail
+        now = self._clock()
+        if mail.message_id and self._rules.duplicate_window > 0:
+            earlier = await self._store.find_duplicate(
+                sender=sender,
+                message_id=mail.message_id,
+                content_digest=parsed.digest,
+                since=now - timedelta(seconds=self._rules.duplicate_window),
+            )
+            if earlier is not None:
+                log.info(
+                    "job=%s duplicate of Message-ID %s from %s received again: not faxed twice",
+                    earlier.id,
+                    mail.message_id,
+                    sender or "<>",
+                )
+                return f"250 2.0.0 Already queued as {earlier.id} (duplicate not faxed again)"
+        options, cover_subject = parse_options(
+            mail.fax_headers,
+            mail.subject,
+            default_resolution=self._rules.default_resolution,
+            default_cover=self._rules.default_cover,
+            now=now,
+        )
+        names = self._names_by_number(mail)
+        named = tuple(Recipient(r.number, r.name or names.get(r.number)) for r in recipients)
+        request = FaxRequest(
+            sender=sender,
+            recipients=named,
+            cover_text=cut_cover_text(cover_subject),
+            documents=mail.documents,
+            options=options,
+            message_id=mail.message_id,
+            subject=mail.subject,
+            content_digest=parsed.digest,
+            notify=not mail.auto_submitted,
+        )
+        job = await self._store.enqueue(
+            request, backend=self._rules.backend, lifetime=self._rules.lifetime, now=now
+        )
+        self._submit_bell.ring()
+        return f"250 2.0.0 Queued as {job.id}"
+
+    def _names_by_number(self, mail: ParsedMail) -> dict[str, str]:
+        """Display names that the To and Cc headers give to fax addresses, by E.164 number."""
+        names: dict[str, str] = {}
+        for address, name in mail.recipient_names.items():
+            try:
+                number = parse_recipient(
+                    address, fax_domains=self._rules.fax_domains, default_region=self._rules.default_region
+                ).number
+            except Refusal:
+                continue
+            names.setdefault(number, name)
+        return names
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.error("intake: unexpected %s: %s", type(error).__name__, error, exc_info=error)
+        return INTERNAL_ERROR
+
+
+def _numbers(recipients: Sequence[Recipient]) -> str:
+    return ",".join(r.number for r in recipients) or "-"

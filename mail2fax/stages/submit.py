@@ -1,0 +1,258 @@
+"""The submit stage: hands due jobs to the fax backend, one at a time, never the same fax twice.
+
+A job is committed as ``submitting`` before the request leaves. A job found in ``submitting``
+that this process did not start (a crash) is settled through the backend before anything else
+is sent: adopted when the backend has it, sent again only when the backend proves it never
+arrived, and marked ``unknown`` when nobody can tell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from mail2fax.backends.base import FaxBackend, Outcome, RecoveryResult, Settlement, Submission
+from mail2fax.backoff import retry_delay
+from mail2fax.doorbell import Doorbell
+from mail2fax.errors import (
+    BackendAuthError,
+    BackendError,
+    PermanentBackendError,
+    StoreError,
+    TemporaryBackendError,
+)
+from mail2fax.models import Job, JobState
+from mail2fax.settings import RetrySettings, SubmitSettings
+from mail2fax.store import Store
+
+log = logging.getLogger("mail2fax.submit")
+
+OUTCOME_STATES = {
+    Outcome.SENT: JobState.SENT,
+    Outcome.ACCEPTED: JobState.ACCEPTED,
+    Outcome.FAILED: JobState.FAILED,
+}
+
+
+class SubmitStage:
+    def __init__(
+        self,
+        store: Store,
+        backend: FaxBackend,
+        *,
+        settings: SubmitSettings,
+        retry: RetrySettings,
+        wakeup: Doorbell,
+        submitted: Doorbell,
+        finished: Doorbell,
+        clock: Callable[[], datetime],
+    ):
+        self._store = store
+        self._backend = backend
+        self._settings = settings
+        self._retry = retry
+        self._wakeup = wakeup
+        self._submitted = submitted
+        self._finished = finished
+        self._clock = clock
+        self._outage: str | None = None
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                await self.run_once()
+            except StoreError as exc:
+                log.error("submit: the queue is unavailable: %s", exc)
+            await self._wakeup.wait(await self._idle_time())
+
+    async def _idle_time(self) -> float:
+        try:
+            next_due = await self._store.next_due_at()
+        except StoreError:
+            return self._settings.interval
+        if next_due is None:
+            return self._settings.interval
+        wait = (next_due - self._clock()).total_seconds()
+        return min(max(wait, 0.0), self._settings.interval)
+
+    async def run_once(self) -> int:
+        """Settle crashed submissions, then submit the due jobs of one batch. Returns jobs handled."""
+        if not await self._settle_interrupted():
+            return 0
+        handled = 0
+        for job in await self._store.due(self._clock(), self._settings.batch):
+            handled += 1
+            if not await self._submit(job):
+                break
+        return handled
+
+    async def _settle_interrupted(self) -> bool:
+        """Settle every job left in ``submitting``; False while one still cannot be settled."""
+        interrupted = await self._store.in_states([JobState.SUBMITTING])
+        all_settled = True
+        for job in interrupted:
+            known = await self._store.backend_ids_since(job.created_at)
+            try:
+                result = await self._backend.recover(job, known)
+            except BackendError as exc:
+                self._note_outage(exc)
+                return False
+            all_settled = await self._apply_recovery(job, result) and all_settled
+        return all_settled
+
+    async def _apply_recovery(self, job: Job, result: RecoveryResult) -> bool:
+        now = self._clock()
+        if result.settlement is Settlement.FOUND and result.submission is not None:
+            await self._record_submission(job, result.submission, detail="adopted after restart")
+            return True
+        if result.settlement is Settlement.NOT_SENT:
+            await self._store.transition(
+                job.id,
+                [JobState.SUBMITTING],
+                JobState.QUEUED,
+                now=now,
+                detail=f"not at the backend after restart: {result.detail}".strip(": "),
+                next_attempt_at=now,
+            )
+            return True
+        if result.settlement is Settlement.AMBIGUOUS:
+            await self._store.transition(
+                job.id,
+                [JobState.SUBMITTING],
+                JobState.UNKNOWN,
+                now=now,
+                detail=result.detail or "cannot tell whether the fax went out",
+                finished_at=now,
+                last_error=(
+                    "mail2fax stopped while sending this fax and cannot prove whether it went out; "
+                    "it was not sent again. " + result.detail
+                ).strip(),
+            )
+            self._finished.ring()
+            return True
+        log.info("job=%s waiting for the backend to list it before deciding", job.id)
+        return False
+
+    async def _submit(self, job: Job) -> bool:
+        """Submit one job; False when the backend is failing and the batch should stop."""
+        now = self._clock()
+        if job.expires_at <= now:
+            await self._fail(job, [job.state], f"gave up after {job.attempts} attempts: {job.last_error}")
+            return True
+        try:
+            await self._backend.ready()
+        except BackendError as exc:
+            self._note_outage(exc)
+            return False
+        now = self._clock()
+        claimed = await self._store.transition(
+            job.id,
+            [job.state],
+            JobState.SUBMITTING,
+            now=now,
+            attempts=job.attempts + 1,
+            submit_started_at=now,
+        )
+        if claimed is None:
+            return True
+        documents = await self._store.documents(job.id)
+        try:
+            submission = await self._backend.submit(claimed, documents)
+        except PermanentBackendError as exc:
+            self._note_recovery()
+            await self._fail(claimed, [JobState.SUBMITTING], str(exc))
+            return True
+        except TemporaryBackendError as exc:
+            await self._defer(claimed, exc)
+            return False
+        self._note_recovery()
+        await self._record_submission(claimed, submission, detail=None)
+        return True
+
+    async def _record_submission(self, job: Job, submission: Submission, *, detail: str | None) -> None:
+        now = self._clock()
+        status = submission.status
+        final_state = OUTCOME_STATES.get(status.outcome)
+        if final_state is not None:
+            failure = status.detail if final_state is JobState.FAILED else None
+            await self._store.transition(
+                job.id,
+                [JobState.SUBMITTING],
+                final_state,
+                now=now,
+                detail=detail or status.detail,
+                backend_id=submission.backend_id,
+                backend_uri=submission.backend_uri,
+                submitted_at=now,
+                finished_at=now,
+                page_count=status.page_count,
+                results=status.results,
+                last_error=failure,
+            )
+            self._finished.ring()
+            return
+        scheduled = job.options.send_at is not None and job.options.send_at > now
+        await self._store.transition(
+            job.id,
+            [JobState.SUBMITTING],
+            JobState.SCHEDULED if scheduled else JobState.SUBMITTED,
+            now=now,
+            detail=detail,
+            backend_id=submission.backend_id,
+            backend_uri=submission.backend_uri,
+            submitted_at=now,
+        )
+        self._submitted.ring()
+
+    async def _defer(self, job: Job, exc: TemporaryBackendError) -> None:
+        now = self._clock()
+        if isinstance(exc, BackendAuthError):
+            delay = self._retry.auth_backoff
+        else:
+            delay = retry_delay(
+                job.attempts,
+                minimum=self._retry.min_backoff,
+                maximum=self._retry.max_backoff,
+                retry_after=exc.retry_after,
+            )
+        next_attempt = now + timedelta(seconds=delay)
+        self._note_outage(exc)
+        if next_attempt >= job.expires_at:
+            await self._fail(job, [JobState.SUBMITTING], f"gave up after {job.attempts} attempts: {exc}")
+            return
+        await self._store.transition(
+            job.id,
+            [JobState.SUBMITTING],
+            JobState.DEFERRED,
+            now=now,
+            detail=f"{exc}; next attempt in {delay:.0f}s",
+            next_attempt_at=next_attempt,
+            last_error=str(exc),
+        )
+
+    async def _fail(self, job: Job, leaving: list[JobState], reason: str) -> None:
+        now = self._clock()
+        await self._store.transition(
+            job.id, leaving, JobState.FAILED, now=now, detail=reason, last_error=reason, finished_at=now
+        )
+        self._finished.ring()
+
+    def _note_outage(self, exc: BackendError) -> None:
+        described = f"{type(exc).__name__}: {exc}"
+        if self._outage is None:
+            if isinstance(exc, BackendAuthError):
+                log.error(
+                    "the fax service rejects mail2fax's credentials (%s); every fax waits until "
+                    "they are fixed",
+                    exc,
+                )
+            else:
+                log.warning("the fax service is failing (%s); faxes are deferred", exc)
+        self._outage = described
+
+    def _note_recovery(self) -> None:
+        if self._outage is not None:
+            log.warning("the fax service answers again after: %s", self._outage)
+            self._outage = None

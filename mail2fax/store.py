@@ -1,0 +1,550 @@
+"""The durable queue: jobs, their documents and their history in SQLite; document bytes in the spool.
+
+All SQL lives here. A job becomes visible only when its row commits, and its documents are
+written and fsynced to the spool before that, so a ``250`` always means "on disk".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import secrets
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from mail2fax import codec
+from mail2fax.errors import StoreError, StoreFull, StoreUnavailable
+from mail2fax.models import (
+    FINAL_STATES,
+    SUBMITTABLE_STATES,
+    TRACKED_STATES,
+    FaxRequest,
+    Job,
+    JobEvent,
+    JobState,
+    StoredDocument,
+)
+from mail2fax.spool import Spool
+
+log = logging.getLogger("mail2fax.store")
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        sender TEXT NOT NULL,
+        recipients TEXT NOT NULL,
+        cover_text TEXT NOT NULL,
+        options TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        next_attempt_at REAL,
+        expires_at REAL NOT NULL,
+        message_id TEXT,
+        subject TEXT NOT NULL DEFAULT '',
+        content_digest TEXT NOT NULL DEFAULT '',
+        backend TEXT NOT NULL DEFAULT '',
+        backend_id TEXT,
+        backend_uri TEXT,
+        submit_started_at REAL,
+        submitted_at REAL,
+        finished_at REAL,
+        last_error TEXT,
+        page_count INTEGER,
+        results TEXT NOT NULL DEFAULT '[]',
+        notify INTEGER NOT NULL DEFAULT 1,
+        notified_at REAL,
+        notify_next_at REAL,
+        notify_attempts INTEGER NOT NULL DEFAULT 0,
+        documents_purged_at REAL
+    );
+    CREATE INDEX jobs_by_state ON jobs (state, next_attempt_at);
+    CREATE INDEX jobs_by_sender ON jobs (sender, created_at);
+    CREATE INDEX jobs_by_created ON jobs (created_at);
+    CREATE INDEX jobs_by_backend_id ON jobs (backend_id);
+    CREATE TABLE documents (
+        job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        filename TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        PRIMARY KEY (job_id, position)
+    );
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        at REAL NOT NULL,
+        state TEXT NOT NULL,
+        detail TEXT
+    );
+    CREATE INDEX events_by_job ON events (job_id, id);
+    """,
+)
+
+JOB_COLUMNS = (
+    "id, sender, recipients, cover_text, options, state, attempts, created_at, updated_at, "
+    "next_attempt_at, expires_at, message_id, subject, backend, backend_id, backend_uri, "
+    "submit_started_at, submitted_at, finished_at, last_error, page_count, results, notify, "
+    "notified_at, documents_purged_at"
+)
+UPDATABLE = frozenset(
+    {
+        "attempts",
+        "next_attempt_at",
+        "expires_at",
+        "backend_id",
+        "backend_uri",
+        "submit_started_at",
+        "submitted_at",
+        "finished_at",
+        "last_error",
+        "page_count",
+        "results",
+    }
+)
+
+
+def _ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _job_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Job:
+    (
+        job_id,
+        sender,
+        recipients,
+        cover_text,
+        options,
+        state,
+        attempts,
+        created_at,
+        updated_at,
+        next_attempt_at,
+        expires_at,
+        message_id,
+        subject,
+        backend,
+        backend_id,
+        backend_uri,
+        submit_started_at,
+        submitted_at,
+        finished_at,
+        last_error,
+        page_count,
+        results,
+        notify,
+        notified_at,
+        documents_purged_at,
+    ) = row
+    return Job(
+        id=job_id,
+        sender=sender,
+        recipients=codec.recipients_from_json(recipients),
+        cover_text=cover_text,
+        options=codec.options_from_json(options),
+        state=JobState(state),
+        attempts=attempts,
+        created_at=datetime.fromtimestamp(created_at, UTC),
+        updated_at=datetime.fromtimestamp(updated_at, UTC),
+        next_attempt_at=_dt(next_attempt_at),
+        expires_at=datetime.fromtimestamp(expires_at, UTC),
+        message_id=message_id,
+        subject=subject,
+        backend=backend,
+        backend_id=backend_id,
+        backend_uri=backend_uri,
+        submit_started_at=_dt(submit_started_at),
+        submitted_at=_dt(submitted_at),
+        finished_at=_dt(finished_at),
+        last_error=last_error,
+        page_count=page_count,
+        results=codec.results_from_json(results),
+        notify=bool(notify),
+        notified_at=_dt(notified_at),
+        documents_purged_at=_dt(documents_purged_at),
+    )
+
+
+def _translate(exc: BaseException) -> StoreError:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return StoreFull("the disk holding the queue is full")
+    if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return StoreFull("the disk holding the queue is full")
+    return StoreUnavailable(f"the queue could not be written: {exc}")
+
+
+def new_job_id() -> str:
+    return secrets.token_hex(6)
+
+
+class Store:
+    """The SQLite queue. Open it with :meth:`open`; every method is safe to call concurrently."""
+
+    def __init__(self, db: aiosqlite.Connection, spool: Spool):
+        self._db = db
+        self._spool = spool
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, database: Path, spool_dir: Path) -> Store:
+        try:
+            database.parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(database, isolation_level=None)
+            await db.execute("PRAGMA busy_timeout = 5000")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = FULL")
+            await db.execute("PRAGMA foreign_keys = ON")
+            store = cls(db, Spool(spool_dir))
+            await store._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            raise _translate(exc) from exc
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _migrate(self) -> None:
+        async with self._db.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        version = int(row[0]) if row else 0
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            await self._db.executescript(
+                f"BEGIN IMMEDIATE; {script}; PRAGMA user_version = {number}; COMMIT;"
+            )
+            log.info("store schema migrated to version %d", number)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            try:
+                await self._db.execute("BEGIN IMMEDIATE")
+            except (sqlite3.Error, OSError) as exc:
+                raise _translate(exc) from exc
+            try:
+                yield self._db
+                await self._db.execute("COMMIT")
+            except BaseException as exc:
+                try:
+                    await self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    log.debug("rollback failed", exc_info=True)
+                if isinstance(exc, sqlite3.Error | OSError):
+                    raise _translate(exc) from exc
+                raise
+
+    async def _fetch_jobs(self, where: str, params: Sequence[Any] = ()) -> list[Job]:
+        try:
+            async with self._db.execute(f"SELECT {JOB_COLUMNS} FROM jobs {where}", params) as cursor:  # noqa: S608
+                rows = await cursor.fetchall()
+        except (sqlite3.Error, OSError) as exc:
+            raise _translate(exc) from exc
+        return [_job_from_row(row) for row in rows]
+
+    async def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        try:
+            async with self._db.execute(sql, params) as cursor:
+                row = await cursor.fetchone()
+        except (sqlite3.Error, OSError) as exc:
+            raise _translate(exc) from exc
+        return row[0] if row else None
+
+    async def enqueue(
+        self, request: FaxRequest, *, backend: str, lifetime: float, now: datetime, job_id: str | None = None
+    ) -> Job:
+        """Write the documents, then commit the job: when this returns the job is durable."""
+        job_id = job_id or new_job_id()
+        try:
+            paths = await asyncio.to_thread(self._spool.write, job_id, request.documents)
+        except OSError as exc:
+            raise _translate(exc) from exc
+        stamp = now.timestamp()
+        try:
+            async with self._transaction() as db:
+                await db.execute(
+                    "INSERT INTO jobs (id, sender, recipients, cover_text, options, state, created_at, "
+                    "updated_at, next_attempt_at, expires_at, message_id, subject, content_digest, backend, "
+                    "notify) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        job_id,
+                        request.sender,
+                        codec.recipients_to_json(request.recipients),
+                        request.cover_text,
+                        codec.options_to_json(request.options),
+                        JobState.QUEUED.value,
+                        stamp,
+                        stamp,
+                        stamp,
+                        stamp + lifetime,
+                        request.message_id,
+                        request.subject,
+                        request.content_digest,
+                        backend,
+                        int(request.notify),
+                    ),
+                )
+                await db.executemany(
+                    "INSERT INTO documents (job_id, position, filename, content_type, size, path) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (job_id, position, doc.filename, doc.content_type, len(doc.data), str(path))
+                        for position, (doc, path) in enumerate(zip(request.documents, paths, strict=True))
+                    ],
+                )
+                await db.execute(
+                    "INSERT INTO events (job_id, at, state, detail) VALUES (?, ?, ?, ?)",
+                    (job_id, stamp, JobState.QUEUED.value, f"from {request.sender or '<>'}"),
+                )
+        except BaseException:
+            await asyncio.to_thread(self._spool.remove, job_id)
+            raise
+        log.info(
+            "job=%s state=queued sender=%s recipients=%s documents=%d",
+            job_id,
+            request.sender or "<>",
+            ",".join(r.number for r in request.recipients),
+            len(request.documents),
+        )
+        job = await self.get(job_id)
+        assert job is not None
+        return job
+
+    async def get(self, job_id: str) -> Job | None:
+        jobs = await self._fetch_jobs("WHERE id = ?", (job_id,))
+        return jobs[0] if jobs else None
+
+    async def transition(
+        self,
+        job_id: str,
+        leaving: Iterable[JobState],
+        entering: JobState,
+        *,
+        now: datetime,
+        detail: str | None = None,
+        **fields: Any,
+    ) -> Job | None:
+        """Move a job from one of ``leaving`` to ``entering`` in one checked statement.
+
+        Returns the updated job, or None when the job was no longer in any ``leaving`` state.
+        """
+        unknown = set(fields) - UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        values = {name: self._column_value(name, value) for name, value in fields.items()}
+        assignments = "".join(f", {name} = ?" for name in values)
+        leaving_states = [state.value for state in leaving]
+        marks = ", ".join("?" for _ in leaving_states)
+        stamp = now.timestamp()
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                f"UPDATE jobs SET state = ?, updated_at = ?{assignments} "  # noqa: S608
+                f"WHERE id = ? AND state IN ({marks})",
+                (entering.value, stamp, *values.values(), job_id, *leaving_states),
+            )
+            if cursor.rowcount != 1:
+                return None
+            await db.execute(
+                "INSERT INTO events (job_id, at, state, detail) VALUES (?, ?, ?, ?)",
+                (job_id, stamp, entering.value, detail),
+            )
+        job = await self.get(job_id)
+        assert job is not None
+        extra = f" fax_id={job.backend_id}" if job.backend_id else ""
+        log.info(
+            "job=%s state=%s attempt=%d%s%s",
+            job_id,
+            entering.value,
+            job.attempts,
+            extra,
+            f" detail={detail!r}" if detail else "",
+        )
+        return job
+
+    @staticmethod
+    def _column_value(name: str, value: Any) -> Any:
+        if name == "results":
+            return codec.results_to_json(value)
+        if isinstance(value, datetime):
+            return value.timestamp()
+        return value
+
+    async def due(self, now: datetime, limit: int) -> list[Job]:
+        states = [s.value for s in SUBMITTABLE_STATES]
+        return await self._fetch_jobs(
+            "WHERE state IN (?, ?) AND next_attempt_at <= ? ORDER BY next_attempt_at, created_at LIMIT ?",
+            (*states, now.timestamp(), limit),
+        )
+
+    async def next_due_at(self) -> datetime | None:
+        states = [s.value for s in SUBMITTABLE_STATES]
+        value = await self._scalar("SELECT MIN(next_attempt_at) FROM jobs WHERE state IN (?, ?)", states)
+        return _dt(value)
+
+    async def in_states(self, states: Iterable[JobState], limit: int = 10_000) -> list[Job]:
+        values = [s.value for s in states]
+        marks = ", ".join("?" for _ in values)
+        return await self._fetch_jobs(
+            f"WHERE state IN ({marks}) ORDER BY created_at LIMIT ?",
+            (*values, limit),
+        )
+
+    async def tracked(self) -> list[Job]:
+        return await self.in_states(TRACKED_STATES)
+
+    async def list_jobs(self, states: Iterable[JobState] | None = None, limit: int = 1000) -> list[Job]:
+        if states is None:
+            return await self._fetch_jobs("ORDER BY created_at DESC LIMIT ?", (limit,))
+        values = [s.value for s in states]
+        marks = ", ".join("?" for _ in values)
+        return await self._fetch_jobs(
+            f"WHERE state IN ({marks}) ORDER BY created_at DESC LIMIT ?",
+            (*values, limit),
+        )
+
+    async def documents(self, job_id: str) -> list[StoredDocument]:
+        try:
+            async with self._db.execute(
+                "SELECT position, filename, content_type, size, path FROM documents "
+                "WHERE job_id = ? ORDER BY position",
+                (job_id,),
+            ) as cursor:
+                rows = await cursor.fetchall()
+        except (sqlite3.Error, OSError) as exc:
+            raise _translate(exc) from exc
+        return [StoredDocument(*row) for row in rows]
+
+    async def events(self, job_id: str) -> list[JobEvent]:
+        try:
+            async with self._db.execute(
+                "SELECT at, state, detail FROM events WHERE job_id = ? ORDER BY id", (job_id,)
+            ) as cursor:
+                rows = await cursor.fetchall()
+        except (sqlite3.Error, OSError) as exc:
+            raise _translate(exc) from exc
+        return [
+            JobEvent(datetime.fromtimestamp(at, UTC), JobState(state), detail) for at, state, detail in rows
+        ]
+
+    async def backend_ids_since(self, since: datetime) -> set[str]:
+        try:
+            async with self._db.execute(
+                "SELECT backend_id FROM jobs WHERE backend_id IS NOT NULL AND created_at >= ?",
+                (since.timestamp() - 86400,),
+            ) as cursor:
+                rows = await cursor.fetchall()
+        except (sqlite3.Error, OSError) as exc:
+            raise _translate(exc) from exc
+        return {row[0] for row in rows}
+
+    async def awaiting_notification(self, now: datetime, limit: int) -> list[Job]:
+        values = [s.value for s in FINAL_STATES]
+        marks = ", ".join("?" for _ in values)
+        return await self._fetch_jobs(
+            f"WHERE state IN ({marks}) AND notified_at IS NULL "
+            "AND (notify_next_at IS NULL OR notify_next_at <= ?) ORDER BY finished_at LIMIT ?",
+            (*values, now.timestamp(), limit),
+        )
+
+    async def mark_notified(self, job_id: str, now: datetime, detail: str) -> None:
+        async with self._transaction() as db:
+            await db.execute("UPDATE jobs SET notified_at = ? WHERE id = ?", (now.timestamp(), job_id))
+            await db.execute(
+                "INSERT INTO events (job_id, at, state, detail) "
+                "SELECT id, ?, state, ? FROM jobs WHERE id = ?",
+                (now.timestamp(), detail, job_id),
+            )
+        log.info("job=%s notified detail=%r", job_id, detail)
+
+    async def postpone_notification(self, job_id: str, until: datetime) -> int:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE jobs SET notify_next_at = ?, notify_attempts = notify_attempts + 1 WHERE id = ?",
+                (until.timestamp(), job_id),
+            )
+        attempts = await self._scalar("SELECT notify_attempts FROM jobs WHERE id = ?", (job_id,))
+        return int(attempts or 0)
+
+    async def count_jobs(self, *, since: datetime, sender: str | None = None) -> int:
+        if sender is None:
+            value = await self._scalar(
+                "SELECT COUNT(*) FROM jobs WHERE created_at >= ?", (since.timestamp(),)
+            )
+        else:
+            value = await self._scalar(
+                "SELECT COUNT(*) FROM jobs WHERE sender = ? AND created_at >= ?",
+                (sender, since.timestamp()),
+            )
+        return int(value or 0)
+
+    async def find_duplicate(
+        self, *, sender: str, message_id: str, content_digest: str, since: datetime
+    ) -> Job | None:
+        jobs = await self._fetch_jobs(
+            "WHERE sender = ? AND message_id = ? AND content_digest = ? AND created_at >= ? "
+            "ORDER BY created_at LIMIT 1",
+            (sender, message_id, content_digest, since.timestamp()),
+        )
+        return jobs[0] if jobs else None
+
+    async def purge_documents(self, *, finished_before: datetime) -> list[str]:
+        """Delete the documents of final, notified jobs that finished before the given time."""
+        values = [s.value for s in FINAL_STATES]
+        marks = ", ".join("?" for _ in values)
+        try:
+            async with self._db.execute(
+                f"SELECT id FROM jobs WHERE state IN ({marks}) AND documents_purged_at IS NULL "  # noqa: S608
+                "AND (notified_at IS NOT NULL OR notify = 0) AND finished_at < ?",
+                (*values, finished_before.timestamp()),
+            ) as cursor:
+                job_ids = [row[0] for row in await cursor.fetchall()]
+        except (sqlite3.Error, OSError) as exc:
+            raise _translate(exc) from exc
+        for job_id in job_ids:
+            await asyncio.to_thread(self._spool.remove, job_id)
+            async with self._transaction() as db:
+                await db.execute(
+                    "UPDATE jobs SET documents_purged_at = ? WHERE id = ?",
+                    (datetime.now(UTC).timestamp(), job_id),
+                )
+        return job_ids
+
+    async def delete_jobs(self, *, finished_before: datetime) -> int:
+        """Forget final jobs entirely (operator purge): rows, history and documents."""
+        values = [s.value for s in FINAL_STATES]
+        marks = ", ".join("?" for _ in values)
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                f"SELECT id FROM jobs WHERE state IN ({marks}) AND finished_at < ?",  # noqa: S608
+                (*values, finished_before.timestamp()),
+            )
+            job_ids = [row[0] for row in await cursor.fetchall()]
+            await db.executemany("DELETE FROM jobs WHERE id = ?", [(job_id,) for job_id in job_ids])
+        for job_id in job_ids:
+            await asyncio.to_thread(self._spool.remove, job_id)
+        return len(job_ids)
+
+    async def remove_orphans(self) -> int:
+        """Delete spool directories that no committed job owns (left by a crash before commit)."""
+        try:
+            async with self._db.execute("SELECT id FROM jobs WHERE documents_purged_at IS NULL") as cursor:
+                owned = {row[0] for row in await cursor.fetchall()}
+        except (sqlite3.Error, OSError) as exc:
+            raise _translate(exc) from exc
+        return await asyncio.to_thread(self._spool.remove_except, owned)
+
+    async def check_writable(self) -> None:
+        async with self._transaction() as db:
+            await db.execute("PRAGMA user_version")

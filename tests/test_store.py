@@ -1,0 +1,160 @@
+"""The store on a real SQLite file: durability, checked transitions, quotas, duplicates, retention."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from mail2fax.errors import StoreUnavailable
+from mail2fax.models import Document, FaxRequest, JobState, Recipient, RecipientResult
+from mail2fax.store import Store
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def request(sender: str = "alice@example.com", *, message_id: str = "<a@example.com>") -> FaxRequest:
+    return FaxRequest(
+        sender=sender,
+        recipients=(Recipient("+14155551212", "John Doe"), Recipient("+14155551313")),
+        cover_text="Hello",
+        documents=(
+            Document("scan.pdf", "application/pdf", b"%PDF-1.4 first"),
+            Document("notes.txt", "text/plain", b"second"),
+        ),
+        message_id=message_id,
+        subject="Hello",
+        content_digest="digest-1",
+    )
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    opened = await Store.open(tmp_path / "db.sqlite3", tmp_path / "spool")
+    yield opened
+    await opened.close()
+
+
+async def test_enqueue_is_durable_and_ordered(tmp_path: Path, store: Store) -> None:
+    job = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
+    await store.close()
+    reopened = await Store.open(tmp_path / "db.sqlite3", tmp_path / "spool")
+    try:
+        again = await reopened.get(job.id)
+        assert again is not None
+        assert again.state is JobState.QUEUED
+        assert again.recipients == (Recipient("+14155551212", "John Doe"), Recipient("+14155551313"))
+        assert again.expires_at == NOW + timedelta(hours=1)
+        documents = await reopened.documents(job.id)
+        assert [d.filename for d in documents] == ["scan.pdf", "notes.txt"]
+        assert [Path(d.path).read_bytes() for d in documents] == [b"%PDF-1.4 first", b"second"]
+        with sqlite3.connect(tmp_path / "db.sqlite3") as raw:
+            assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        await reopened.close()
+        await store.close()
+
+
+async def test_transition_checks_the_state_it_leaves(store: Store) -> None:
+    job = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
+    moved = await store.transition(
+        job.id, [JobState.QUEUED], JobState.SUBMITTING, now=NOW, attempts=1, submit_started_at=NOW
+    )
+    assert moved is not None
+    assert moved.state is JobState.SUBMITTING
+    assert moved.attempts == 1
+    assert await store.transition(job.id, [JobState.QUEUED], JobState.SUBMITTING, now=NOW) is None
+    results = (RecipientResult("+14155551212", "Sent"),)
+    done = await store.transition(
+        job.id, [JobState.SUBMITTING], JobState.SENT, now=NOW, results=results, page_count=3, finished_at=NOW
+    )
+    assert done is not None
+    assert done.results == results
+    assert [e.state for e in await store.events(job.id)] == [
+        JobState.QUEUED,
+        JobState.SUBMITTING,
+        JobState.SENT,
+    ]
+
+
+async def test_transition_refuses_unknown_columns(store: Store) -> None:
+    job = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
+    with pytest.raises(ValueError, match="not updatable"):
+        await store.transition(job.id, [JobState.QUEUED], JobState.SENT, now=NOW, state="sent")
+
+
+async def test_due_respects_next_attempt(store: Store) -> None:
+    job = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
+    await store.transition(
+        job.id, [JobState.QUEUED], JobState.DEFERRED, now=NOW, next_attempt_at=NOW + timedelta(minutes=5)
+    )
+    assert await store.due(NOW, 10) == []
+    assert [j.id for j in await store.due(NOW + timedelta(minutes=5), 10)] == [job.id]
+    assert await store.next_due_at() == NOW + timedelta(minutes=5)
+
+
+async def test_counts_and_duplicates(store: Store) -> None:
+    await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
+    await store.enqueue(request("bob@example.com"), backend="dry-run", lifetime=3600, now=NOW)
+    assert await store.count_jobs(since=NOW - timedelta(hours=1)) == 2
+    assert await store.count_jobs(since=NOW - timedelta(hours=1), sender="bob@example.com") == 1
+    assert await store.count_jobs(since=NOW + timedelta(seconds=1)) == 0
+    found = await store.find_duplicate(
+        sender="alice@example.com",
+        message_id="<a@example.com>",
+        content_digest="digest-1",
+        since=NOW - timedelta(hours=24),
+    )
+    assert found is not None
+    other = await store.find_duplicate(
+        sender="alice@example.com",
+        message_id="<a@example.com>",
+        content_digest="digest-2",
+        since=NOW - timedelta(hours=24),
+    )
+    assert other is None
+
+
+async def test_retention_deletes_documents_keeps_history(store: Store) -> None:
+    job = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
+    paths = [Path(d.path) for d in await store.documents(job.id)]
+    await store.transition(job.id, [JobState.QUEUED], JobState.SENT, now=NOW, finished_at=NOW)
+    assert await store.purge_documents(finished_before=NOW + timedelta(hours=1)) == []
+    await store.mark_notified(job.id, NOW, "status mail sent")
+    assert await store.purge_documents(finished_before=NOW) == []
+    assert await store.purge_documents(finished_before=NOW + timedelta(seconds=1)) == [job.id]
+    assert not any(path.exists() for path in paths)
+    kept = await store.get(job.id)
+    assert kept is not None
+    assert kept.documents_purged_at is not None
+    assert kept.state is JobState.SENT
+
+
+async def test_orphaned_spool_directories_are_removed(tmp_path: Path, store: Store) -> None:
+    job = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
+    orphan = tmp_path / "spool" / "deadbeef0000"
+    orphan.mkdir()
+    (orphan / "000").write_bytes(b"half written")
+    assert await store.remove_orphans() == 1
+    assert not orphan.exists()
+    assert all(Path(d.path).exists() for d in await store.documents(job.id))
+
+
+async def test_failed_commit_leaves_no_spool(tmp_path: Path, store: Store) -> None:
+    with sqlite3.connect(tmp_path / "db.sqlite3") as raw:
+        raw.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+        )
+    with pytest.raises(StoreUnavailable, match="disk trouble"):
+        await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
+    assert list((tmp_path / "spool").iterdir()) == []
+    assert await store.list_jobs() == []
+
+
+async def test_id_collision_keeps_the_existing_job(store: Store) -> None:
+    first = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
+    with pytest.raises(StoreUnavailable):
+        await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW, job_id=first.id)
+    assert all(Path(d.path).exists() for d in await store.documents(first.id))
