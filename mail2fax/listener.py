@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -103,8 +104,13 @@ def server_tls_context(cert: str, key: str, minimum: str) -> ssl.SSLContext:
         "1.2": ssl.TLSVersion.TLSv1_2,
         "1.3": ssl.TLSVersion.TLSv1_3,
     }
-    context.minimum_version = versions[minimum]
     if minimum in ("1.0", "1.1"):
+        # Python deprecates these versions; the operator chose them for old scanners on purpose.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = versions[minimum]
         # OpenSSL's default security level refuses the SHA-1 signatures that TLS 1.0/1.1 need.
         context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    else:
+        context.minimum_version = versions[minimum]
     return context

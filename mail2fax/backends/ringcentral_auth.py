@@ -25,7 +25,7 @@ from mail2fax.settings import RingCentralSettings
 log = logging.getLogger(__name__)
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
-TOKEN_PATH = "/restapi/oauth/token"
+TOKEN_PATH = "/restapi/oauth/token"  # noqa: S105 - an endpoint path, not a secret
 REVOKE_PATH = "/restapi/oauth/revoke"
 
 # Sends one request in a rate-limit group and returns the answer, whatever its status.
@@ -153,7 +153,6 @@ class TokenManager:
                 self._settings.server_url.rstrip("/") + path,
                 data=form,
                 headers={"Authorization": self._basic(), "Accept": "application/json"},
-                timeout=self._settings.timeout,
             )
         except httpx.InvalidURL as exc:
             raise BackendAuthError(f"the RingCentral server URL is not valid: {exc}") from exc
@@ -184,6 +183,10 @@ class TokenManager:
             ),
         )
         return access
+
+    def forget(self) -> None:
+        """Drop the session without telling RingCentral (it expires on its own)."""
+        self._session = None
 
     async def revoke(self) -> None:
         """End the session at RingCentral; any failure is ignored, as RingCentral advises."""

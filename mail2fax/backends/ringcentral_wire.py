@@ -66,31 +66,6 @@ def digits(number: object) -> str:
     return "".join(ch for ch in str(number) if ch.isdigit())
 
 
-def fax_envelope(job: Job, now: datetime) -> dict[str, Any]:
-    """The JSON part of a create-fax request."""
-    to: list[dict[str, str]] = []
-    for recipient in job.recipients:
-        entry = {"phoneNumber": recipient.number}
-        if recipient.name:
-            entry["name"] = recipient.name
-        to.append(entry)
-    envelope: dict[str, Any] = {"to": to, "faxResolution": job.options.resolution.value}
-    if job.cover_text:
-        envelope["coverPageText"] = job.cover_text
-    cover = job.options.cover
-    if cover.kind == "none":
-        envelope["coverIndex"] = 0
-    elif cover.kind == "index" and cover.index is not None:
-        envelope["coverIndex"] = cover.index
-    send_at = job.options.send_at
-    if send_at is not None:
-        if send_at.tzinfo is None:
-            send_at = send_at.replace(tzinfo=UTC)
-        if send_at > now:
-            envelope["sendTime"] = utc_text(send_at)
-    return envelope
-
-
 def _header_value(value: str) -> str:
     return _HEADER_UNSAFE.sub("_", value)
 

@@ -58,7 +58,7 @@ def c_source_bytes() -> bytes:
 
 def html_bytes(text: str = "Hello from mail2fax") -> bytes:
     return (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Fax</title></head>\n"
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Fax</title></head>\n'
         f"<body><h1>Fax</h1><p>{text}</p></body></html>\n"
     ).encode()
 
@@ -107,8 +107,10 @@ def elf_bytes() -> bytes:
     code = bytes.fromhex("b83c00000031ff0f05")  # mov eax, 60; xor edi, edi; syscall
     base = 0x400000
     entry = base + 64 + 56
-    header = b"\x7fELF\x02\x01\x01" + bytes(9) + struct.pack(
-        "<HHIQQQIHHHHHH", 2, 0x3E, 1, entry, 64, 0, 0, 64, 56, 1, 0, 0, 0
+    header = (
+        b"\x7fELF\x02\x01\x01"
+        + bytes(9)
+        + struct.pack("<HHIQQQIHHHHHH", 2, 0x3E, 1, entry, 64, 0, 0, 64, 56, 1, 0, 0, 0)
     )
     size = 64 + 56 + len(code)
     program = struct.pack("<IIQQQQQQ", 1, 5, 0, base, base, size, size, 0x1000)

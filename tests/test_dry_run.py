@@ -1,0 +1,66 @@
+"""The dry-run backend: the whole path without a RingCentral account."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.capture import CaptureRelay
+from tests.conftest import running, settings_for
+from tests.mailbuilder import mail
+from tests.samples.other import pdf_bytes
+from tests.smtp_client import deliver
+
+
+async def test_dry_run_writes_the_request_and_says_so(tmp_path: Path, relay: CaptureRelay) -> None:
+    pdf = pdf_bytes()
+    message = mail(
+        to='"John Doe" <14155551212@fax.local>',
+        subject="Purchase order 7",
+        attachments=[("po.pdf", pdf, "application/pdf")],
+    )
+    async with running(settings_for(tmp_path, relay)) as daemon:
+        transaction = await deliver(
+            daemon.smtp_port, bytes(message), sender="alice@example.com", recipients=["14155551212@fax.local"]
+        )
+        assert transaction.accepted, transaction.final
+        job_id = transaction.final.text.rsplit(" ", 1)[-1]
+        [status] = await relay.wait_for(1)
+    outbox = tmp_path / "outbox" / job_id
+    assert json.loads((outbox / "request.json").read_text()) == {
+        "to": [{"phoneNumber": "+14155551212", "name": "John Doe"}],
+        "faxResolution": "High",
+        "coverPageText": "Purchase order 7",
+    }
+    assert (outbox / "01-po.pdf").read_bytes() == pdf
+    assert (outbox / "01-po.pdf.headers").read_text() == (
+        'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="po.pdf"\r\n'
+    )
+    assert status.subject == "Fax to +14155551212 not sent: dry run only"
+    assert "DRY RUN" in status.body
+    assert "MAIL2FAX_BACKEND=dry-run" in status.body
+
+
+async def test_no_status_mail_for_automatic_senders(tmp_path: Path, relay: CaptureRelay) -> None:
+    message = mail(attachments=[("po.pdf", pdf_bytes(), "application/pdf")])
+    auto = mail(
+        attachments=[("po.pdf", pdf_bytes(), "application/pdf")], headers={"Auto-Submitted": "auto-generated"}
+    )
+    normal = mail(subject="the one that answers", attachments=[("po.pdf", pdf_bytes(), "application/pdf")])
+    async with running(settings_for(tmp_path, relay)) as daemon:
+        for raw, sender in ((message, ""), (message, "MAILER-DAEMON@example.com"), (auto, "bob@example.com")):
+            assert (
+                await deliver(
+                    daemon.smtp_port, bytes(raw), sender=sender, recipients=["14155551212@fax.local"]
+                )
+            ).accepted
+        assert (
+            await deliver(
+                daemon.smtp_port,
+                bytes(normal),
+                sender="carol@example.com",
+                recipients=["14155551212@fax.local"],
+            )
+        ).accepted
+        mails = await relay.wait_for(1)
+    assert [m.recipients for m in mails] == [["carol@example.com"]]
