@@ -17,8 +17,11 @@ from mail2fax.backends.base import FaxBackend
 from mail2fax.doorbell import Doorbell
 from mail2fax.errors import ConfigError, StoreError
 from mail2fax.gate import build_gate
+from mail2fax.health import BackendWatch, WatchedBackend
 from mail2fax.listener import GatewaySMTP, Listener, server_tls_context
 from mail2fax.mailer import Mailer
+from mail2fax.metrics import Metrics
+from mail2fax.metrics_server import MetricsServer, daemon_routes
 from mail2fax.settings import MiB, Settings
 from mail2fax.smtp_auth import session_options
 from mail2fax.stages.intake import Gate, IntakeHandler, IntakeRules
@@ -38,7 +41,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def build_backend(settings: Settings, client: httpx.AsyncClient) -> FaxBackend:
+def build_backend(
+    settings: Settings,
+    client: httpx.AsyncClient,
+    *,
+    on_response: Callable[[str, int], None] | None = None,
+) -> FaxBackend:
     if settings.backend == "dry-run":
         from mail2fax.backends.dryrun import DryRunBackend
 
@@ -46,7 +54,7 @@ def build_backend(settings: Settings, client: httpx.AsyncClient) -> FaxBackend:
     if settings.backend == "ringcentral":
         from mail2fax.backends.ringcentral import RingCentralBackend
 
-        return RingCentralBackend(settings.ringcentral, client)
+        return RingCentralBackend(settings.ringcentral, client, on_response=on_response)
     if settings.backend == "faxout":
         from mail2fax.backends.faxout import FaxOutBackend
 
@@ -90,11 +98,17 @@ class Daemon:
         self.smtp_port: int | None = None
         self.tls_port: int | None = None
         self.store: Store | None = None
+        self.metrics = Metrics()
+        self.backend_watch = BackendWatch(clock)
+        self.metrics.watch_backend(self.backend_watch)
+        self.metrics_port: int | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then shut down gracefully within the configured time."""
         settings = self.settings
-        store = await Store.open(settings.database_path, settings.spool_dir)
+        store = await Store.open(
+            settings.database_path, settings.spool_dir, on_transition=self.metrics.observe_transition
+        )
         self.store = store
         try:
             removed = await store.remove_orphans()
@@ -102,7 +116,10 @@ class Daemon:
                 log.info("removed %d spool directories of mails that were never accepted", removed)
             timeout = httpx.Timeout(settings.ringcentral.timeout, connect=15.0)
             async with httpx.AsyncClient(timeout=timeout) as client:
-                backend = build_backend(settings, client)
+                backend = WatchedBackend(
+                    build_backend(settings, client, on_response=self.metrics.observe_response),
+                    self.backend_watch,
+                )
                 try:
                     await self._serve(store, backend, stop)
                 finally:
@@ -115,7 +132,12 @@ class Daemon:
         submit_bell, track_bell, notify_bell = Doorbell(), Doorbell(), Doorbell()
         gate = self.gate or build_gate(settings, store, self.clock)
         handler = IntakeHandler(
-            store, intake_rules(settings), gate=gate, submit_bell=submit_bell, clock=self.clock
+            store,
+            intake_rules(settings),
+            gate=gate,
+            submit_bell=submit_bell,
+            clock=self.clock,
+            observe=self.metrics.observe_intake,
         )
         listener = self._listener(handler)
         self.smtp_port = await listener.listen(settings.smtp.host, settings.smtp.port)
@@ -152,6 +174,7 @@ class Daemon:
             ),
         ]
         stopping = asyncio.Event()
+        metrics_server = await self._metrics_listener(store)
         bells = (submit_bell, track_bell, notify_bell)
         log.info("mail2fax ready backend=%s smtp_port=%s", settings.backend, self.smtp_port)
         sdnotify.ready(f"listening on {settings.smtp.host}:{self.smtp_port}")
@@ -159,6 +182,8 @@ class Daemon:
         async with asyncio.TaskGroup() as group:
             workers = [group.create_task(stage.run(stopping)) for stage in stages]
             workers.append(group.create_task(self._retention(store, stopping)))
+            if metrics_server is not None:
+                workers.append(group.create_task(self._serve_metrics(metrics_server, stopping)))
             await stop.wait()
             log.info("shutting down: no new mail, finishing what is in hand")
             sdnotify.stopping()
@@ -172,6 +197,23 @@ class Daemon:
             for task in pending:
                 task.cancel()
         log.info("mail2fax stopped")
+
+    async def _metrics_listener(self, store: Store) -> MetricsServer | None:
+        """Bind the /metrics and /healthz listener when MAIL2FAX_METRICS__PORT is set."""
+        where = self.settings.metrics
+        if where.port is None:
+            return None
+        server = MetricsServer(daemon_routes(self.metrics, store, self.backend_watch))
+        self.metrics_port = await server.start(where.host, where.port)
+        log.info("metrics and health on http://%s:%s/metrics and /healthz", where.host, self.metrics_port)
+        return server
+
+    @staticmethod
+    async def _serve_metrics(server: MetricsServer, stopping: asyncio.Event) -> None:
+        try:
+            await stopping.wait()
+        finally:
+            await server.close()
 
     def _listener(self, handler: IntakeHandler) -> Listener:
         settings = self.settings

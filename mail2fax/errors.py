@@ -15,7 +15,8 @@
     │   └── StoreUnavailable        locked, unreadable or otherwise failing (451)
     ├── BackendError                the fax service did not do what was asked
     │   ├── TemporaryBackendError   try again later (timeouts, 5xx, 429, "try later" codes)
-    │   │   └── BackendAuthError    credentials rejected: hold every job until fixed
+    │   │   ├── BackendAuthError    credentials rejected: hold every job until fixed
+    │   │   └── UncertainSubmission the fax request may have arrived: settle it before sending again
     │   └── PermanentBackendError   the request can never succeed as it is
     ├── RelayError                  the SMTP relay did not take a status mail
     │   └── PermanentRelayError     the relay refused this recipient for good
@@ -133,6 +134,13 @@ class TemporaryBackendError(BackendError):
 
 class BackendAuthError(TemporaryBackendError):
     """The service rejected our credentials: every job waits until an operator fixes them."""
+
+
+class UncertainSubmission(TemporaryBackendError):
+    """The request left and no clear answer came back: the fax may exist at the service.
+
+    Never resend on this error; look for the fax first (FaxBackend.recover).
+    """
 
 
 class PermanentBackendError(BackendError):

@@ -11,17 +11,32 @@ import logging
 import ssl
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP
+
+from mail2fax.smtp_auth import AuthSMTP
 
 log = logging.getLogger("mail2fax.listener")
 
 SHUTTING_DOWN = b"421 4.3.2 Fax gateway shutting down, please try again later\r\n"
+MiB = 1024 * 1024
+_AIOSMTPD_LINE_TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
+LINE_TOO_LONG = "554 5.6.0 The mail has a line longer than 1 MiB; mail lines are limited to 1000 characters"
 
 
-class GatewaySMTP(SMTP):
-    """aiosmtpd's protocol, registered with the listener so shutdown can see open sessions."""
+class GatewaySMTP(AuthSMTP):
+    """aiosmtpd's protocol with mail2fax's AUTH, registered with the listener for shutdown."""
+
+    # RFC 5321 allows 1000 characters a line, but mail software writes longer ones (HTML, unwrapped
+    # base64): take lines up to 1 MiB, and answer a longer one with a clear 5xx, not aiosmtpd's 500.
+    line_length_limit = MiB
+
+    async def push(self, status: AnyStr) -> None:
+        if status == _AIOSMTPD_LINE_TOO_LONG:
+            await super().push(LINE_TOO_LONG)
+            return
+        await super().push(status)
 
     def __init__(self, listener: Listener, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

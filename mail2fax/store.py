@@ -11,7 +11,7 @@ import errno
 import logging
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -110,6 +110,7 @@ UPDATABLE = frozenset(
         "last_error",
         "page_count",
         "results",
+        "notified_at",
     }
 )
 
@@ -194,13 +195,23 @@ def new_job_id() -> str:
 class Store:
     """The SQLite queue. Open it with :meth:`open`; every method is safe to call concurrently."""
 
-    def __init__(self, db: aiosqlite.Connection, spool: Spool):
+    def __init__(
+        self,
+        db: aiosqlite.Connection,
+        spool: Spool,
+        *,
+        on_transition: Callable[[Job], None] | None = None,
+    ):
         self._db = db
         self._spool = spool
         self._write_lock = asyncio.Lock()
+        # Called with the job after each successful transition (metrics).
+        self._on_transition = on_transition
 
     @classmethod
-    async def open(cls, database: Path, spool_dir: Path) -> Store:
+    async def open(
+        cls, database: Path, spool_dir: Path, *, on_transition: Callable[[Job], None] | None = None
+    ) -> Store:
         try:
             database.parent.mkdir(parents=True, exist_ok=True)
             db = await aiosqlite.connect(database, isolation_level=None)
@@ -208,7 +219,7 @@ class Store:
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = FULL")
             await db.execute("PRAGMA foreign_keys = ON")
-            store = cls(db, Spool(spool_dir))
+            store = cls(db, Spool(spool_dir), on_transition=on_transition)
             await store._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise _translate(exc) from exc
@@ -371,6 +382,8 @@ class Store:
             extra,
             f" detail={detail!r}" if detail else "",
         )
+        if self._on_transition is not None:
+            self._on_transition(job)
         return job
 
     @staticmethod
@@ -413,6 +426,15 @@ class Store:
             f"WHERE state IN ({marks}) ORDER BY created_at DESC LIMIT ?",
             (*values, limit),
         )
+
+    async def count_by_state(self) -> dict[str, int]:
+        """How many jobs are in each state (states without jobs are left out)."""
+        try:
+            async with self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state") as cursor:
+                rows = await cursor.fetchall()
+        except (sqlite3.Error, OSError) as exc:
+            raise _translate(exc) from exc
+        return {state: int(count) for state, count in rows}
 
     async def documents(self, job_id: str) -> list[StoredDocument]:
         try:

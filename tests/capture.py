@@ -20,7 +20,7 @@ class CapturedMail:
 
     @property
     def subject(self) -> str:
-        return str(self.message["Subject"])
+        return str(self.message["Subject"]).strip()
 
     @property
     def body(self) -> str:

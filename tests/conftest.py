@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -96,3 +96,10 @@ async def wait_until(condition: Callable[[], bool], *, timeout: float = 15.0, wh
         while not condition():
             await asyncio.sleep(0.01)
     assert condition(), what
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 15.0) -> None:
+    """Wait for an asynchronous condition, such as a job's state in the store, to become true."""
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.01)

@@ -33,8 +33,8 @@ async def test_dry_run_writes_the_request_and_says_so(tmp_path: Path, relay: Cap
         "coverPageText": "Purchase order 7",
     }
     assert (outbox / "01-po.pdf").read_bytes() == pdf
-    assert (outbox / "01-po.pdf.headers").read_text() == (
-        'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="po.pdf"\r\n'
+    assert (outbox / "01-po.pdf.headers").read_bytes() == (
+        b'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="po.pdf"\r\n'
     )
     assert status.subject == "Fax to +14155551212 not sent: dry run only"
     assert "DRY RUN" in status.body

@@ -148,7 +148,10 @@ async def test_server_limits_tighten_but_never_loosen_the_configuration(fake: Fa
 
 async def test_malformed_headers_are_ignored(fake: FakeTime) -> None:
     pacer = make(fake)
-    pacer.observe(HEAVY, {"x-rate-limit-limit": "lots", "x-rate-limit-remaining": "-1"})
+    pacer.observe(
+        HEAVY,
+        {"x-rate-limit-limit": "lots", "x-rate-limit-remaining": "-1", "x-rate-limit-window": "inf"},
+    )
     assert pacer.wait_time(HEAVY) == 0
     assert pacer.snapshot()[HEAVY]["limit"] == 3
 

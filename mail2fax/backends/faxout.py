@@ -20,6 +20,7 @@ from mail2fax.errors import (
     BackendAuthError,
     PermanentBackendError,
     TemporaryBackendError,
+    UncertainSubmission,
 )
 from mail2fax.models import Job, StoredDocument
 from mail2fax.settings import FaxOutSettings
@@ -98,10 +99,11 @@ class FaxOutBackend:
                 response = await self._client.post(
                     self._settings.url, data=data, files=files, timeout=self._settings.timeout
                 )
-            except httpx.TimeoutException as exc:
-                raise TemporaryBackendError("FaxOut did not answer in time") from exc
-            except httpx.HTTPError as exc:
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 raise TemporaryBackendError(f"FaxOut is unreachable: {type(exc).__name__}") from exc
+            except httpx.HTTPError as exc:
+                # The form went out and no answer came back: RingCentral may have the fax.
+                raise UncertainSubmission(f"FaxOut gave no answer ({type(exc).__name__})") from exc
         return self._interpret(job, response)
 
     def _interpret(self, job: Job, response: httpx.Response) -> Submission:

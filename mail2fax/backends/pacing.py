@@ -18,6 +18,7 @@ arithmetic can be tested without waiting.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -72,7 +73,7 @@ def _number(headers: Mapping[str, str], name: str) -> float | None:
         number = float(value.strip())
     except ValueError:
         return None
-    return number if number >= 0 else None
+    return number if 0 <= number < math.inf else None
 
 
 class RatePacer:

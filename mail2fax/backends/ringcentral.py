@@ -8,6 +8,7 @@ answer or as a mail2fax BackendError; no httpx exception leaves this module.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,7 +40,12 @@ from mail2fax.backends.ringcentral_wire import (
     submission,
     utc_text,
 )
-from mail2fax.errors import PermanentBackendError, TemporaryBackendError
+from mail2fax.errors import (
+    BackendAuthError,
+    PermanentBackendError,
+    TemporaryBackendError,
+    UncertainSubmission,
+)
 from mail2fax.models import Job, StoredDocument
 from mail2fax.settings import RingCentralSettings
 
@@ -63,7 +69,8 @@ class RingCentralBackend:
     ``client`` belongs to the caller and is never closed here. ``pacer`` is shared by every
     worker (one is made from ``settings`` if none is given). ``on_response(group, status)`` is
     called after every answer, so metrics can count requests and 429s. ``page_size`` is the
-    ``perPage`` of message-store listings.
+    ``perPage`` of message-store listings; ``clock`` (monotonic seconds) times token lifetimes.
+    Timeouts are the client's own.
     """
 
     name = "ringcentral"
@@ -76,6 +83,7 @@ class RingCentralBackend:
         pacer: RatePacer | None = None,
         on_response: Callable[[str, int], None] | None = None,
         page_size: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._client = client
@@ -83,7 +91,9 @@ class RingCentralBackend:
         self._on_response = on_response
         self._page_size = page_size
         self._base = settings.server_url.rstrip("/")
-        self._auth = TokenManager(settings, client, self._send, window=lambda: self._pacer.window(AUTH))
+        self._auth = TokenManager(
+            settings, client, self._send, window=lambda: self._pacer.window(AUTH), clock=clock
+        )
         # Faxes RingCentral answered 404 for: gone for good, not asked about again.
         self._gone: set[str] = set()
 
@@ -114,6 +124,7 @@ class RingCentralBackend:
 
         A fax RingCentral no longer has (404) is left out, as the protocol asks; it is
         remembered and not asked about again, so the track stage's own timeout settles it.
+        If a single read fails for a temporary reason, what is known so far is returned.
         """
         wanted = {fax.backend_id for fax in faxes}
         if not wanted:
@@ -126,7 +137,14 @@ class RingCentralBackend:
                 found[identity] = fax_status(record)
         for backend_id in sorted(wanted - found.keys() - self._gone):
             path = f"{STORE_PATH}/{quote(backend_id, safe='')}"
-            response = await self._api(LIGHT, "GET", path, missing_ok=True)
+            try:
+                response = await self._api(LIGHT, "GET", path, missing_ok=True)
+            except BackendAuthError:
+                raise
+            except TemporaryBackendError as exc:
+                # Keep what the listing told; the rest is asked for on the next cycle.
+                log.warning("ringcentral status reads interrupted: %s", exc)
+                break
             if response.status_code == 404:
                 self._gone.add(backend_id)
                 log.warning("ringcentral fax_id=%s is no longer in the message store", backend_id)
@@ -269,10 +287,14 @@ class RingCentralBackend:
         permit = await self._pacer.acquire(group)
         try:
             response = await self._client.send(request)
-        except httpx.TimeoutException as exc:
-            raise TemporaryBackendError(f"RingCentral did not answer in time ({type(exc).__name__})") from exc
-        except httpx.HTTPError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise TemporaryBackendError(f"cannot reach RingCentral: {type(exc).__name__}: {exc}") from exc
+        except httpx.TimeoutException as exc:
+            raise UncertainSubmission(f"RingCentral did not answer in time ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            raise UncertainSubmission(
+                f"the connection to RingCentral broke: {type(exc).__name__}: {exc}"
+            ) from exc
         finally:
             permit.finish()
         self._pacer.observe(group, response.headers)

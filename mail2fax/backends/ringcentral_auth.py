@@ -13,7 +13,7 @@ import base64
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import httpx
 
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TOKEN_PATH = "/restapi/oauth/token"  # noqa: S105 - an endpoint path, not a secret
 REVOKE_PATH = "/restapi/oauth/revoke"
+RETRY_REFRESH_AFTER = 30.0
 
 # Sends one request in a rate-limit group and returns the answer, whatever its status.
 Send = Callable[[str, httpx.Request], Awaitable[httpx.Response]]
@@ -92,7 +93,7 @@ class TokenManager:
         """
         async with self._lock:
             session = self._session
-            if session is not None and session.access_token != rejected:
+            if session is not None and session.access_token and session.access_token != rejected:
                 return session.access_token
             if session is not None:
                 # The refresh token may still work; the access token itself is dead.
@@ -113,6 +114,9 @@ class TokenManager:
                 log.info("ringcentral refresh token rejected; logging in again")
             except TemporaryBackendError:
                 if session.access_token and now < session.expires_at:
+                    # Try again a little later, not on every call until it expires.
+                    pause = min(RETRY_REFRESH_AFTER, (session.expires_at - now) / 2)
+                    self._session = replace(session, renew_at=now + pause)
                     log.warning("ringcentral token refresh failed; using the current token meanwhile")
                     return session.access_token
                 raise

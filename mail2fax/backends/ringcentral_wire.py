@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import re
 import secrets
@@ -25,13 +26,18 @@ from mail2fax.errors import (
     BackendError,
     PermanentBackendError,
     TemporaryBackendError,
+    UncertainSubmission,
 )
 from mail2fax.models import Job, RecipientResult, StoredDocument
 
 CHUNK_SIZE = 256 * 1024
+# A longer Retry-After is taken as a mistake: no group is closed for more than an hour.
+MAX_RETRY_AFTER = 3600.0
 
 # Error codes that mean "not now" whatever the HTTP status says.
 TRY_LATER_CODES = frozenset({"CMN-201", "CMN-203", "CMN-301", "CMN-302", "CMN-310", "MSG-305"})
+# The app or user lacks a permission: an operator's fix, not the fault of one fax.
+PERMISSION_CODES = frozenset({"CMN-401", "CMN-408"})
 
 _PENDING = {"Queued"}
 _SENT = {"Sent", "Delivered"}
@@ -156,22 +162,24 @@ async def multipart_body(envelope: Mapping[str, Any], documents: Sequence[Stored
 
 
 def retry_after(headers: httpx.Headers, now: datetime | None = None) -> float | None:
-    """``Retry-After`` in seconds, from either delta-seconds or an HTTP date."""
+    """``Retry-After`` in seconds (delta-seconds or an HTTP date), capped at an hour."""
     value = headers.get("retry-after")
     if value is None:
         return None
     value = value.strip()
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        seconds = (moment - (now or datetime.now(UTC))).total_seconds()
+    if not math.isfinite(seconds):
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max((moment - (now or datetime.now(UTC))).total_seconds(), 0.0)
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 def json_body(response: httpx.Response) -> dict[str, Any]:
@@ -210,9 +218,11 @@ def classify(response: httpx.Response, *, window: float, auth: bool = False) -> 
     wait = retry_after(response.headers)
     if status == 429:
         return TemporaryBackendError(text, code=code, retry_after=wait if wait is not None else window)
+    if status in (500, 502, 504):
+        return UncertainSubmission(text, code=code, retry_after=wait)
     if status >= 500 or status in (408, 425) or code in TRY_LATER_CODES:
         return TemporaryBackendError(text, code=code, retry_after=wait)
-    if status == 401 or (auth and 400 <= status < 500):
+    if status == 401 or code in PERMISSION_CODES or (auth and 400 <= status < 500):
         error = json_body(response).get("error")
         return BackendAuthError(text, code=code or (str(error) if error else None))
     return PermanentBackendError(text, code=code)

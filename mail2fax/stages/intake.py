@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 from mail2fax.addressing import parse_recipient
 from mail2fax.doorbell import Doorbell
-from mail2fax.errors import Deferral, Refusal, StoreError, StoreFull
+from mail2fax.errors import Deferral, InvalidOption, Refusal, StoreError, StoreFull
 from mail2fax.message import ParsedMail, cut_cover_text, parse_mail
-from mail2fax.models import FaxRequest, Recipient, Resolution
+from mail2fax.models import Cover, FaxRequest, Recipient, Resolution
 from mail2fax.options import parse_options
 from mail2fax.store import Store
 
@@ -95,9 +95,11 @@ class IntakeHandler:
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
     ) -> str:
+        started = time.perf_counter()
         try:
             await self._gate.check_sender(session, address)
         except (Refusal, Deferral) as exc:
+            self._count(_outcome("MAIL", exc), started)
             return exc.reply
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
@@ -107,6 +109,7 @@ class IntakeHandler:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
+        started = time.perf_counter()
         try:
             recipient = parse_recipient(
                 address, fax_domains=self._rules.fax_domains, default_region=self._rules.default_region
@@ -114,6 +117,7 @@ class IntakeHandler:
             await self._gate.check_recipient(session, envelope.mail_from or "", recipient)
         except (Refusal, Deferral) as exc:
             log.info("refused RCPT %r from %r: %s", address, envelope.mail_from, exc.reply)
+            self._count(_outcome("RCPT", exc), started)
             return exc.reply
         recipients: list[Recipient] = getattr(envelope, "fax_recipients", [])
         if recipient.number not in {known.number for known in recipients}:
@@ -136,20 +140,20 @@ class IntakeHandler:
             reply = await self._accept(sender, recipients, parsed)
         except Refusal as exc:
             log.info("refused mail from %r to %s: %s", sender, _numbers(recipients), exc.reply)
-            self._count("refused", started)
+            self._count(_outcome("DATA", exc), started)
             return exc.reply
         except Deferral as exc:
-            self._count("deferred", started)
+            self._count(_outcome("DATA", exc), started)
             return exc.reply
         except StoreFull as exc:
             log.error("intake: %s", exc)
-            self._count("deferred", started)
+            self._count(_outcome("DATA", exc), started)
             return "452 4.3.1 Fax gateway storage is full, please try again later"
         except StoreError as exc:
             log.error("intake: %s", exc)
-            self._count("deferred", started)
+            self._count(_outcome("DATA", exc), started)
             return "451 4.3.0 Fax gateway queue is unavailable, please try again later"
-        self._count("accepted", started)
+        self._count("DATA:accepted", started)
         return reply
 
     async def _accept(self, sender: str, recipients: Sequence[Recipient], parsed: Parsed) -> str:
@@ -177,6 +181,7 @@ class IntakeHandler:
             default_cover=self._rules.default_cover,
             now=now,
         )
+        _check_cover_for_backend(options.cover, self._rules.backend)
         names = self._names_by_number(mail)
         named = tuple(Recipient(r.number, r.name or names.get(r.number)) for r in recipients)
         request = FaxRequest(
@@ -212,6 +217,26 @@ class IntakeHandler:
     async def handle_exception(self, error: Exception) -> str:
         log.error("intake: unexpected %s: %s", type(error).__name__, error, exc_info=error)
         return INTERNAL_ERROR
+
+
+def _check_cover_for_backend(cover: Cover, backend: str) -> None:
+    """RingCentral's REST API chooses cover pages by number, FaxOut by name: refuse the other kind."""
+    if cover.kind == "name" and backend != "faxout":
+        raise InvalidOption(
+            f"X-Fax-Cover: {cover.name!r} is a cover page name; the RingCentral REST API takes "
+            "a cover page number (1-13, 15-28), none or default"
+        )
+    if cover.kind == "index" and backend == "faxout":
+        raise InvalidOption(
+            f"X-Fax-Cover: {cover.index} is a cover page number; FaxOut takes a cover page name, "
+            "none or default"
+        )
+
+
+def _outcome(command: str, exc: Exception) -> str:
+    """What ``observe`` is told: ``COMMAND:refused|deferred:ExceptionName``."""
+    kind = "refused" if isinstance(exc, Refusal) else "deferred"
+    return f"{command}:{kind}:{type(exc).__name__}"
 
 
 def _numbers(recipients: Sequence[Recipient]) -> str:

@@ -22,6 +22,7 @@ from mail2fax.errors import (
     PermanentBackendError,
     StoreError,
     TemporaryBackendError,
+    UncertainSubmission,
 )
 from mail2fax.models import Job, JobState
 from mail2fax.settings import RetrySettings, SubmitSettings
@@ -164,6 +165,9 @@ class SubmitStage:
             self._note_recovery()
             await self._fail(claimed, [JobState.SUBMITTING], str(exc))
             return True
+        except UncertainSubmission as exc:
+            await self._leave_for_recovery(claimed, exc)
+            return False
         except TemporaryBackendError as exc:
             await self._defer(claimed, exc)
             return False
@@ -205,6 +209,20 @@ class SubmitStage:
             submitted_at=now,
         )
         self._submitted.ring()
+
+    async def _leave_for_recovery(self, job: Job, exc: UncertainSubmission) -> None:
+        """Keep the job in ``submitting``: the next cycle asks the backend before anything is resent."""
+        log.warning(
+            "job=%s the fax may have reached the service (%s); checking before any resend", job.id, exc
+        )
+        await self._store.transition(
+            job.id,
+            [JobState.SUBMITTING],
+            JobState.SUBMITTING,
+            now=self._clock(),
+            detail=f"uncertain: {exc}",
+            last_error=str(exc),
+        )
 
     async def _defer(self, job: Job, exc: TemporaryBackendError) -> None:
         now = self._clock()

@@ -8,12 +8,9 @@ lifetimes, rate windows, listing delays and scheduled faxes are tested without s
 
 from __future__ import annotations
 
-import base64
-import binascii
 import itertools
 import math
 import re
-import secrets
 import time
 import uuid
 from collections import Counter, defaultdict, deque
@@ -31,7 +28,7 @@ from tests.emulator.multipart import (
     parse_datetime,
     parse_fax_request,
 )
-from tests.emulator.ringcentral_oauth import OAuth
+from tests.emulator.ringcentral_oauth import OAuthServer, error
 
 GROUPS = ("Heavy", "Medium", "Light", "Auth")
 DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
@@ -40,13 +37,14 @@ DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
     "Light": (50, 60.0),
     "Auth": (5, 60.0),
 }
+# FaxErrorCodeEnum, as a word list rather than 34 quoted strings.
 FAX_ERROR_CODES = frozenset(
-    "AllLinesInUse Undefined NoFaxSendPermission NoInternationalPermission NoFaxMachine NoAnswer LineBusy "
-    "CallerHungUp NotEnoughCredits SentPartially InternationalCallingDisabled DestinationCountryDisabled "
-    "UnknownCountryCode NotAccepted InvalidNumber CallDeclined TooManyCallsPerLine CallFailed RenderingFailed "
-    "TooManyPages ReturnToDBQueue NoCallTime WrongNumber ProhibitedNumber InternalError FaxSendingProhibited "
-    "ThePhoneIsBlacklisted UserNotFound ConvertError DBGeneralError SkypeBillingFailed AccountSuspended "
-    "ProhibitedDestination InternationalDisabled".split()
+    "AllLinesInUse Undefined NoFaxSendPermission NoInternationalPermission NoFaxMachine NoAnswer "  # noqa: SIM905
+    "LineBusy CallerHungUp NotEnoughCredits SentPartially InternationalCallingDisabled "
+    "DestinationCountryDisabled UnknownCountryCode NotAccepted InvalidNumber CallDeclined "
+    "TooManyCallsPerLine CallFailed RenderingFailed TooManyPages ReturnToDBQueue NoCallTime WrongNumber "
+    "ProhibitedNumber InternalError FaxSendingProhibited ThePhoneIsBlacklisted UserNotFound ConvertError "
+    "DBGeneralError SkypeBillingFailed AccountSuspended ProhibitedDestination InternationalDisabled".split()
 )
 MAX_REQUEST_BYTES = 55 * 1024 * 1024  # x-request-max-body-size: 55m
 _API_PATH = re.compile(r"/restapi/v1\.0/account/([^/]+)/extension/([^/]+)(/.*)?")
@@ -55,7 +53,7 @@ _MESSAGE_PATH = re.compile(r"/message-store/([^/]+)")
 Outcome = tuple[str, int | None, str | None]
 Operation = Callable[..., Response]
 
-__all__ = ["ReceivedDocument", "ReceivedFax", "RecordedRequest", "RingCentralEmulator"]
+__all__ = ["OAuthServer", "ReceivedDocument", "ReceivedFax", "RecordedRequest", "RingCentralEmulator"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +75,8 @@ class RecordedRequest:
     path: str
     query: dict[str, list[str]]
     group: str
-    headers: dict[str, str]
     status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -118,7 +116,10 @@ class _Route:
 
 
 class _RateLimiter:
-    """Per group: at most ``limit`` requests in any ``window`` seconds; a refused request restarts the penalty."""
+    """Per group, at most ``limit`` requests in any ``window`` seconds.
+
+    A refused request starts the penalty, and every request during the penalty restarts it.
+    """
 
     def __init__(self) -> None:
         self.limits = dict(DEFAULT_LIMITS)
@@ -164,22 +165,18 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def error(status: int, code: str, message: str, parameter: str | None = None, **extra: str) -> Response:
-    """RingCentral's error body: top-level copies of the first error, then ``errors``."""
-    detail: dict[str, str] = {"errorCode": code, "message": message}
-    if parameter is not None:
-        detail["parameterName"] = parameter
-    payload: dict[str, Any] = {**detail, "errors": [detail], **extra}
-    return Response.json(status, payload)
-
-
 def _fault_body(status: int) -> dict[str, Any]:
     code, message = {
         401: ("OAU-128", "Access token expired."),
         403: ("CMN-401", "Specific application permission required"),
         404: ("CMN-102", "Resource for parameter [messageId] is not found"),
         429: ("CMN-301", "Request rate exceeded"),
-    }.get(status, ("CMN-201", "Service Temporary Unavailable") if status >= 500 else ("CMN-104", "Cannot parse request"))
+    }.get(
+        status,
+        ("CMN-201", "Service Temporary Unavailable")
+        if status >= 500
+        else ("CMN-104", "Cannot parse request"),
+    )
     return {"errorCode": code, "message": message, "errors": [{"errorCode": code, "message": message}]}
 
 
@@ -203,7 +200,7 @@ class RingCentralEmulator:
         self.extension_id = "400000101"
         self.extension = extension
         self.fax_number = username if re.fullmatch(r"\+[1-9][0-9]{6,14}", username) else "+16505550100"
-        self.oauth = OAuth(
+        self.oauth = OAuthServer(
             client_id=client_id,
             client_secret=client_secret,
             jwt=jwt,
@@ -357,7 +354,12 @@ class RingCentralEmulator:
         self._complete(self._pending(fax_id), pages)
 
     def fail(
-        self, fax_id: str | int, error_code: str = "LineBusy", *, pages: int | None = None, recipient: str | None = None
+        self,
+        fax_id: str | int,
+        error_code: str = "LineBusy",
+        *,
+        pages: int | None = None,
+        recipient: str | None = None,
     ) -> None:
         """Queued → SendingFailed: ``recipient`` (or everyone) fails with ``error_code``, the others are Sent.
 
@@ -417,7 +419,9 @@ class RingCentralEmulator:
     async def handle(self, request: Request) -> Reply:
         """The HTTP handler for everything under /restapi."""
         route = self._route(request)
-        record = RecordedRequest(request.method, request.path, request.query, route.group, dict(request.headers))
+        record = RecordedRequest(
+            request.method, request.path, request.query, route.group, headers=dict(request.headers)
+        )
         self.requests.append(record)
 
         async def answer(request: Request) -> Response:
@@ -426,7 +430,9 @@ class RingCentralEmulator:
         reply = await self._faults.run(request, answer)
         if isinstance(reply, Response):
             if route.group and reply.header("X-Rate-Limit-Group") is None:
-                reply.headers += self._limiter.headers(route.group, self._limiter.remaining(route.group, self._mono()))
+                reply.headers += self._limiter.headers(
+                    route.group, self._limiter.remaining(route.group, self._mono())
+                )
             reply.set_header("RCRequestId", str(uuid.uuid4()))
             record.status = reply.status
         return reply
@@ -476,7 +482,10 @@ class RingCentralEmulator:
         window = self._limiter.limits[route.group][1]
         if remaining is None:
             refused = error(429, "CMN-301", "Request rate exceeded")
-            refused.headers += [("Retry-After", str(whole_seconds(window))), *self._limiter.headers(route.group, 0)]
+            refused.headers += [
+                ("Retry-After", str(whole_seconds(window))),
+                *self._limiter.headers(route.group, 0),
+            ]
             return refused
         if route.account not in ("~", self.account_id):
             response = error(404, "CMN-102", "Resource for parameter [accountId] is not found", "accountId")
@@ -503,7 +512,10 @@ class RingCentralEmulator:
                 "type": "User",
                 "status": "Enabled",
                 "contact": {"firstName": "Test", "lastName": "User", "email": "test.user@example.com"},
-                "account": {"id": self.account_id, "uri": f"{self.base_url}/restapi/v1.0/account/{self.account_id}"},
+                "account": {
+                    "id": self.account_id,
+                    "uri": f"{self.base_url}/restapi/v1.0/account/{self.account_id}",
+                },
                 "permissions": {"admin": {"enabled": False}, "internationalCalling": {"enabled": True}},
                 "serviceFeatures": [{"featureName": "Fax", "enabled": True}],
                 "setupWizardState": "Completed",
@@ -514,16 +526,22 @@ class RingCentralEmulator:
         if len(request.body) > MAX_REQUEST_BYTES:
             return error(400, "MSG-338", "Message size limit exceeded")
         try:
-            envelope = parse_fax_request(request.header("content-type"), request.body, max_total=self.max_total_bytes)
+            envelope = parse_fax_request(
+                request.header("content-type"), request.body, max_total=self.max_total_bytes
+            )
         except FaxRequestError as exc:
             return error(exc.status, exc.code, exc.message, exc.parameter)
         now = self._wall()
         fax_id = next(self._ids)
-        received = ReceivedFax(str(fax_id), envelope.json, envelope.documents, request.header("content-type") or "", now)
+        received = ReceivedFax(
+            str(fax_id), envelope.json, envelope.documents, request.header("content-type") or "", now
+        )
         message = _Message(
             id=fax_id,
             received=received,
-            recipients=[_Recipient(str(next(self._recipient_ids)), num, name) for num, name in envelope.recipients],
+            recipients=[
+                _Recipient(str(next(self._recipient_ids)), num, name) for num, name in envelope.recipients
+            ],
             resolution=envelope.resolution or self.default_resolution,
             cover_index=envelope.cover_index,
             cover_text=envelope.cover_text,
@@ -618,7 +636,9 @@ class RingCentralEmulator:
         date_to = parse_datetime(scalars["dateTo"]) if scalars["dateTo"] is not None else self._wall()
         if date_to is None:
             return error(400, "CMN-101", "Parameter [dateTo] value is invalid", "dateTo")
-        date_from = parse_datetime(scalars["dateFrom"]) if scalars["dateFrom"] else date_to - timedelta(hours=24)
+        date_from = (
+            parse_datetime(scalars["dateFrom"]) if scalars["dateFrom"] else date_to - timedelta(hours=24)
+        )
         if date_from is None:
             return error(400, "CMN-101", "Parameter [dateFrom] value is invalid", "dateFrom")
         numbers: dict[str, int] = {}
@@ -651,7 +671,10 @@ class RingCentralEmulator:
             self._settle(message)
 
         def link(number: int) -> dict[str, str]:
-            kept = [(key, value) for key, value in parse_qsl(request.target.partition("?")[2], keep_blank_values=True)]
+            kept = [
+                (key, value)
+                for key, value in parse_qsl(request.target.partition("?")[2], keep_blank_values=True)
+            ]
             kept = [(key, value) for key, value in kept if key not in ("page", "perPage")]
             kept += [("page", str(number)), ("perPage", str(per_page))]
             return {"uri": f"{self.base_url}{request.path}?{urlencode(kept)}"}
@@ -674,7 +697,3 @@ class RingCentralEmulator:
             "navigation": navigation,
         }
         return Response.json(200, body)
-
-
-# Kept for callers that decode Basic credentials the same way as the token endpoint.
-_ = (base64, binascii, secrets, field)

@@ -49,7 +49,8 @@ def _package(parts: dict[str, str | bytes]) -> bytes:
 def docx_bytes(text: str = "Hello from mail2fax") -> bytes:
     """A Word document with one paragraph."""
     ns = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
-    document = f'{_XML}<w:document xmlns:w="{ns}"><w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:body></w:document>'
+    paragraph = f"<w:p><w:r><w:t>{text}</w:t></w:r></w:p>"
+    document = f'{_XML}<w:document xmlns:w="{ns}"><w:body>{paragraph}</w:body></w:document>'
     return _package(
         {
             "[Content_Types].xml": _content_types(
@@ -119,7 +120,7 @@ _THEME = (
             ("accent6", "70AD47"),
             ("hlink", "0563C1"),
             ("folHlink", "954F72"),
-        ]  # fmt: skip
+        ]
     )
     + "</a:clrScheme>"
     '<a:fontScheme name="Plain"><a:majorFont><a:latin typeface="Arial"/><a:ea typeface=""/>'
@@ -375,9 +376,13 @@ def msi_bytes() -> bytes:
     return cfb_bytes({"\u4840\u3f3f": b""}, clsid="000C1084-0000-0000-C000-000000000046")
 
 
-def wri_bytes() -> bytes:
-    """A Windows Write 3.0 document header."""
-    return struct.pack("<HHHHHH", 0xBE31, 0, 0xAB00, 0, 0, 0) + bytes(116) + b"Hello\r\n"
+def wri_bytes(text: bytes = b"Hello from mail2fax\r\n") -> bytes:
+    """A Windows Write 3.0 document: 128-byte header, then the text."""
+    header = bytearray(128)
+    header[0:6] = struct.pack("<HHH", 0xBE31, 0, 0xAB00)
+    header[14:18] = struct.pack("<I", 128 + len(text))  # end of the text
+    header[96:98] = struct.pack("<H", 2)  # pages in the file: Word for DOS leaves this 0
+    return bytes(header) + text
 
 
 def mcw_bytes() -> bytes:
@@ -390,14 +395,20 @@ def wk1_bytes() -> bytes:
     return struct.pack("<HHH", 0, 2, 0x0406) + struct.pack("<HH", 1, 0)
 
 
+def _lotus3_bof(version: int) -> bytes:
+    """A release 3+ BOF record (26 bytes of body; byte 20 of the file counts the sheets)."""
+    body = struct.pack("<HH", version, 0x0004) + bytes(12) + struct.pack("<BB", 1, 0) + bytes(8)
+    return struct.pack("<HH", 0, len(body)) + body + struct.pack("<HH", 1, 0)
+
+
 def wk3_bytes() -> bytes:
-    """A Lotus 1-2-3 release 3 worksheet header."""
-    return struct.pack("<HHH", 0, 0x1A, 0x1000) + bytes(24) + struct.pack("<HH", 1, 0)
+    """A Lotus 1-2-3 release 3 worksheet (BOF then EOF)."""
+    return _lotus3_bof(0x1000)
 
 
 def wk4_bytes() -> bytes:
-    """A Lotus 1-2-3 release 4 worksheet header."""
-    return struct.pack("<HHH", 0, 0x1A, 0x1002) + bytes(24) + struct.pack("<HH", 1, 0)
+    """A Lotus 1-2-3 release 4 worksheet (BOF then EOF)."""
+    return _lotus3_bof(0x1002)
 
 
 def wq1_bytes() -> bytes:

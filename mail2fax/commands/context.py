@@ -1,0 +1,42 @@
+"""What the commands share with the daemon: its queue on disk and a backend built the same way."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+
+from mail2fax.app import build_backend
+from mail2fax.backends.base import FaxBackend
+from mail2fax.commands import CommandError
+from mail2fax.settings import Settings
+from mail2fax.store import Store
+
+
+@asynccontextmanager
+async def open_store(settings: Settings) -> AsyncIterator[Store]:
+    """The daemon's queue. It must exist: a mistyped data directory must not look like an empty queue."""
+    database = settings.database_path
+    if not database.is_file():
+        raise CommandError(
+            f"no queue at {database}: set MAIL2FAX_DATA_DIR to the daemon's data directory "
+            "(or start the daemon once to create it)"
+        )
+    store = await Store.open(database, settings.spool_dir)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@asynccontextmanager
+async def open_backend(settings: Settings) -> AsyncIterator[FaxBackend]:
+    """The configured fax backend with its own HTTP client, closed (session revoked) on exit."""
+    timeout = httpx.Timeout(settings.ringcentral.timeout, connect=15.0)
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        backend = build_backend(settings, client)
+        try:
+            yield backend
+        finally:
+            await backend.aclose()

@@ -1,0 +1,132 @@
+"""``mail2fax send``: put a fax in the queue without SMTP, checked as a mail would be.
+
+The files are sniffed and renamed like attachments, the numbers read like recipient addresses
+and held to the same number policy and quotas, and the job is committed to the daemon's queue.
+The operator is trusted like a client on a trusted network (no SMTP AUTH). The running
+daemon's submit stage finds the job within ``MAIL2FAX_SUBMIT__INTERVAL``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mail2fax.addressing import parse_recipient
+from mail2fax.commands import CommandError, Report
+from mail2fax.commands.context import open_store
+from mail2fax.commands.render import job_summary, recipient_text, size
+from mail2fax.errors import InvalidOption, TooLarge
+from mail2fax.gate import Quotas
+from mail2fax.message import cut_cover_text
+from mail2fax.models import Document, FaxOptions, FaxRequest, Recipient
+from mail2fax.number_policy import NumberPolicy
+from mail2fax.options import parse_options
+from mail2fax.settings import Settings
+from mail2fax.sniffing import safe_filename, sniff
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def read_recipients(numbers: Sequence[str], settings: Settings) -> tuple[Recipient, ...]:
+    """Numbers as given on the command line (``+14155551212``, ``415-555-1212`` or ``N@domain``)."""
+    recipients: dict[str, Recipient] = {}
+    domain = settings.fax_domains[0]
+    for given in numbers:
+        address = given if "@" in given else f"{given}@{domain}"
+        recipient = parse_recipient(
+            address, fax_domains=settings.fax_domains, default_region=settings.default_region
+        )
+        recipients.setdefault(recipient.number, recipient)
+    return tuple(recipients.values())
+
+
+def read_documents(paths: Sequence[Path], max_bytes: int) -> tuple[Document, ...]:
+    """Each file's bytes, sniffed against the allow-list and given a safe name; all or nothing."""
+    total = 0
+    documents: list[Document] = []
+    for position, path in enumerate(paths, start=1):
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        total += len(data)
+        if total > max_bytes:
+            raise TooLarge(
+                f"the documents are over the limit of {size(max_bytes)} (MAIL2FAX_MAX_DOCUMENT_BYTES)"
+            )
+        found = sniff(data, label=path.name)
+        name = safe_filename(path.name, found.extension, position)
+        documents.append(Document(filename=name, content_type=found.content_type, data=data))
+    return tuple(documents)
+
+
+def fax_options(settings: Settings, *, resolution: str | None, send_at: str | None) -> FaxOptions:
+    """The options as the X-Fax-* headers of a mail would set them, with the same defaults."""
+    headers = {}
+    if resolution:
+        headers["X-Fax-Resolution"] = resolution
+    if send_at:
+        headers["X-Fax-Send-At"] = send_at
+    options, _ = parse_options(
+        headers,
+        "",
+        default_resolution=settings.fax_resolution,
+        default_cover=settings.cover,
+        now=_now(),
+    )
+    return options
+
+
+async def send_fax(
+    settings: Settings,
+    *,
+    numbers: Sequence[str],
+    files: Sequence[Path],
+    cover_text: str = "",
+    sender: str = "",
+    resolution: str | None = None,
+    send_at: str | None = None,
+) -> Report:
+    if not files:
+        raise CommandError("nothing to fax: name at least one file")
+    if len(cover_text) > 1024:
+        raise InvalidOption("--cover: the cover page text is longer than RingCentral's 1024 characters")
+    options = fax_options(settings, resolution=resolution, send_at=send_at)
+    recipients = read_recipients(numbers, settings)
+    policy = NumberPolicy.build(
+        countries=settings.effective_allowed_countries,
+        blocked_types=settings.blocked_number_types,
+        allowed_prefixes=settings.allowed_prefixes,
+        denied_prefixes=settings.denied_prefixes,
+    )
+    for recipient in recipients:
+        policy.check(recipient.number)
+    documents = await asyncio.to_thread(read_documents, files, settings.max_document_bytes)
+    digest = hashlib.sha256()
+    for document in documents:
+        digest.update(document.filename.encode() + b"\0" + document.data)
+    request = FaxRequest(
+        sender=sender,
+        recipients=recipients,
+        cover_text=cut_cover_text(cover_text),
+        documents=documents,
+        options=options,
+        subject=cover_text,
+        content_digest=digest.hexdigest(),
+        notify=bool(sender),
+    )
+    async with open_store(settings) as store:
+        await Quotas(settings.quota, store, _now).check(sender)
+        job = await store.enqueue(
+            request, backend=settings.backend, lifetime=settings.retry.lifetime, now=_now()
+        )
+    to = ", ".join(recipient_text(r) for r in recipients)
+    names = ", ".join(d.filename for d in documents)
+    when = f", to go out at {options.send_at:%Y-%m-%d %H:%M} UTC" if options.send_at else ""
+    text = f"{job.id}\nqueued: fax to {to}: {names}{when}"
+    return Report(text, job_summary(job))

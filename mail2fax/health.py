@@ -1,0 +1,133 @@
+"""Is this daemon healthy? The store takes writes and the fax backend answers.
+
+The backend is judged by the calls the stages make anyway; nothing is sent to find out. A
+call that returns, or that the service refuses for good (the service answered), is a success.
+A temporary failure (unreachable, timeout, 5xx, 429, rejected credentials) makes the backend
+unhealthy until a later call succeeds. A daemon that has not needed the backend yet is healthy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from mail2fax.backends.base import FaxBackend, FaxStatus, RecoveryResult, Submission, TrackedFax
+from mail2fax.errors import BackendError, StoreError, TemporaryBackendError
+from mail2fax.models import Job, StoredDocument
+from mail2fax.store import Store
+
+T = TypeVar("T")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class BackendWatch:
+    """The outcome of the fax backend's recent calls."""
+
+    def __init__(self, clock: Callable[[], datetime] = _utcnow) -> None:
+        self._clock = clock
+        self.last_success: datetime | None = None
+        self.last_failure: datetime | None = None
+        self.failing_since: datetime | None = None
+        self.last_error: str | None = None
+
+    def succeeded(self) -> None:
+        self.last_success = self._clock()
+        self.failing_since = None
+
+    def failed(self, error: TemporaryBackendError) -> None:
+        now = self._clock()
+        self.last_failure = now
+        self.last_error = f"{type(error).__name__}: {error}"
+        if self.failing_since is None:
+            self.failing_since = now
+
+    @property
+    def ok(self) -> bool:
+        return self.failing_since is None
+
+    def report(self) -> dict[str, Any]:
+        report: dict[str, Any] = {
+            "ok": self.ok,
+            "last_success": _iso(self.last_success),
+            "last_failure": _iso(self.last_failure),
+        }
+        if not self.ok:
+            report["failing_since"] = _iso(self.failing_since)
+            report["error"] = self.last_error
+        return report
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+class WatchedBackend:
+    """A fax backend whose every call is reported to a :class:`BackendWatch`."""
+
+    def __init__(self, backend: FaxBackend, watch: BackendWatch) -> None:
+        self._backend = backend
+        self._watch = watch
+        self.name = backend.name
+
+    async def _watched(self, call: Awaitable[T]) -> T:
+        try:
+            result = await call
+        except TemporaryBackendError as exc:
+            self._watch.failed(exc)
+            raise
+        except BackendError:
+            # Refused for good: the service itself was reached and answered.
+            self._watch.succeeded()
+            raise
+        self._watch.succeeded()
+        return result
+
+    async def submit(self, job: Job, documents: Sequence[StoredDocument]) -> Submission:
+        return await self._watched(self._backend.submit(job, documents))
+
+    async def statuses(self, faxes: Sequence[TrackedFax]) -> dict[str, FaxStatus]:
+        return await self._watched(self._backend.statuses(faxes))
+
+    async def ready(self) -> None:
+        await self._backend.ready()
+
+    async def recover(self, job: Job, known_ids: Collection[str]) -> RecoveryResult:
+        return await self._watched(self._backend.recover(job, known_ids))
+
+    async def cancel(self, backend_id: str) -> None:
+        await self._watched(self._backend.cancel(backend_id))
+
+    async def aclose(self) -> None:
+        await self._backend.aclose()
+
+
+async def check(store: Store, watch: BackendWatch) -> tuple[bool, dict[str, Any]]:
+    """The health verdict and its reasons, as the ``/healthz`` body shows them."""
+    try:
+        await store.check_writable()
+    except StoreError as exc:
+        store_report: dict[str, Any] = {"ok": False, "error": str(exc)}
+    else:
+        store_report = {"ok": True}
+    backend_report = watch.report()
+    healthy = bool(store_report["ok"] and backend_report["ok"])
+    reasons = []
+    if not store_report["ok"]:
+        reasons.append(f"the queue cannot be written: {store_report['error']}")
+    if not backend_report["ok"]:
+        reasons.append(
+            f"the fax backend has been failing since {backend_report['failing_since']}: "
+            f"{backend_report['error']}"
+        )
+    body: dict[str, Any] = {
+        "status": "ok" if healthy else "failing",
+        "store": store_report,
+        "backend": backend_report,
+    }
+    if reasons:
+        body["reasons"] = reasons
+    return healthy, body

@@ -1,0 +1,186 @@
+"""Quotas and duplicate suppression against the running daemon, counted in the store across restarts."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mail2fax.app import Daemon
+from mail2fax.settings import Settings
+from tests.capture import CaptureRelay
+from tests.conftest import running, settings_for
+from tests.mailbuilder import mail
+from tests.raw_smtp import RawSMTP
+from tests.samples.other import pdf_bytes
+from tests.smtp_client import Transaction, deliver
+
+pytestmark = pytest.mark.timeout(30)
+
+TO = "12015550123@fax.local"
+
+
+class Clock:
+    """The daemon's clock, moved by the test: jobs are stamped and quotas counted with it."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def fax(text: str = "page", sender: str = "alice@example.com") -> bytes:
+    pdf = pdf_bytes(text=text)
+    return bytes(mail(sender=sender, to=TO, attachments=[("doc.pdf", pdf, "application/pdf")]))
+
+
+def quota_settings(tmp_path: Path, relay: CaptureRelay, **quota: Any) -> Settings:
+    return settings_for(tmp_path, relay, quota=quota)
+
+
+async def send(daemon: Daemon, sender: str = "alice@example.com", raw: bytes | None = None) -> Transaction:
+    return await deliver(daemon.smtp_port, raw or fax(sender=sender), sender=sender, recipients=[TO])
+
+
+async def jobs(daemon: Daemon) -> int:
+    assert daemon.store is not None
+    return len(await daemon.store.list_jobs())
+
+
+async def test_sender_quota_per_hour_survives_a_restart_and_expires_with_the_hour(
+    tmp_path: Path, relay: CaptureRelay
+) -> None:
+    clock = Clock()
+    settings = quota_settings(tmp_path, relay, sender_per_hour=2)
+    async with running(settings, clock=clock) as daemon:
+        assert (await send(daemon)).accepted
+        assert (await send(daemon)).accepted
+        refused = await send(daemon)
+        assert (refused.mail.code, refused.mail.text) == (
+            450,
+            "4.7.1 Too many faxes from <alice@example.com>: the limit is 2 per hour, please try again later",
+        )
+        assert refused.data is None
+        assert (await send(daemon, sender="bob@example.com")).accepted
+    clock.advance(minutes=30)
+    async with running(settings, clock=clock) as daemon:
+        assert (await send(daemon)).mail.code == 450
+        assert await jobs(daemon) == 3
+        clock.advance(minutes=31)
+        assert (await send(daemon)).accepted
+
+
+async def test_sender_quota_per_day(tmp_path: Path, relay: CaptureRelay) -> None:
+    clock = Clock()
+    async with running(quota_settings(tmp_path, relay, sender_per_day=1), clock=clock) as daemon:
+        assert (await send(daemon)).accepted
+        clock.advance(hours=23)
+        refused = await send(daemon)
+        assert refused.mail.code == 450
+        assert "the limit is 1 per day" in refused.mail.text
+        clock.advance(hours=2)
+        assert (await send(daemon)).accepted
+
+
+async def test_global_quota_counts_every_sender(tmp_path: Path, relay: CaptureRelay) -> None:
+    settings = quota_settings(tmp_path, relay, global_per_hour=5, global_per_day=2)
+    async with running(settings) as daemon:
+        assert (await send(daemon, "alice@example.com")).accepted
+        assert (await send(daemon, "bob@example.com")).accepted
+        refused = await send(daemon, "carol@example.com")
+        assert (refused.mail.code, refused.mail.text) == (
+            452,
+            "4.5.3 The fax gateway has reached its limit of 2 faxes per day, please try again later",
+        )
+    async with running(settings) as daemon:
+        assert (await send(daemon, "dave@example.com")).mail.code == 452
+
+
+async def test_a_zero_quota_stops_a_sender_entirely(tmp_path: Path, relay: CaptureRelay) -> None:
+    async with running(quota_settings(tmp_path, relay, sender_per_hour=0)) as daemon:
+        assert (await send(daemon)).mail.code == 450
+        assert await jobs(daemon) == 0
+
+
+async def test_quota_is_checked_again_at_data_for_concurrent_sessions(
+    tmp_path: Path, relay: CaptureRelay
+) -> None:
+    async with running(quota_settings(tmp_path, relay, sender_per_hour=1)) as daemon:
+        first, second = await RawSMTP.connect(daemon.smtp_port), await RawSMTP.connect(daemon.smtp_port)
+        for client in (first, second):
+            await client.ehlo()
+            assert (await client.command("MAIL FROM:<alice@example.com>")).code == 250
+            assert (await client.command(f"RCPT TO:<{TO}>")).code == 250
+        assert (await first.data(fax("one"))).code == 250
+        late = await second.data(fax("two"))
+        assert (late.code, late.text) == (
+            450,
+            "4.7.1 Too many faxes from <alice@example.com>: the limit is 1 per hour, please try again later",
+        )
+        # The session goes on: the client may try something else.
+        assert (await second.command("NOOP")).code == 250
+        for client in (first, second):
+            await client.close()
+        assert await jobs(daemon) == 1
+
+
+async def test_a_resent_mail_is_answered_250_and_not_faxed_again(
+    tmp_path: Path, relay: CaptureRelay, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="mail2fax")
+    raw = fax("the original")
+    async with running(settings_for(tmp_path, relay)) as daemon:
+        first = await send(daemon, raw=raw)
+        assert first.accepted
+        job_id = first.final.text.rsplit(" ", 1)[-1]
+        again = await send(daemon, raw=raw)
+        assert again.accepted
+        assert again.final.text == f"2.0.0 Already queued as {job_id} (duplicate not faxed again)"
+        assert await jobs(daemon) == 1
+    assert any("duplicate" in r.getMessage() and "not faxed twice" in r.getMessage() for r in caplog.records)
+
+
+async def test_only_the_same_message_id_content_and_sender_is_a_duplicate(
+    tmp_path: Path, relay: CaptureRelay
+) -> None:
+    original = mail(
+        sender="alice@example.com", to=TO, attachments=[("a.pdf", pdf_bytes(text="A"), "application/pdf")]
+    )
+    changed = mail(
+        sender="alice@example.com", to=TO, attachments=[("a.pdf", pdf_bytes(text="B"), "application/pdf")]
+    )
+    del changed["Message-ID"]
+    changed["Message-ID"] = original["Message-ID"]
+    async with running(settings_for(tmp_path, relay)) as daemon:
+        assert (await send(daemon, raw=bytes(original))).accepted
+        assert (await send(daemon, raw=bytes(changed))).accepted
+        assert (await send(daemon, sender="bob@example.com", raw=bytes(original))).accepted
+        assert await jobs(daemon) == 3
+        again = await send(daemon, raw=bytes(original))
+        assert "duplicate not faxed again" in again.final.text
+        assert await jobs(daemon) == 3
+
+
+async def test_duplicates_are_remembered_across_a_restart_for_the_window_only(
+    tmp_path: Path, relay: CaptureRelay
+) -> None:
+    clock = Clock()
+    raw = fax("window")
+    settings = settings_for(tmp_path, relay, duplicate_window=3600)
+    async with running(settings, clock=clock) as daemon:
+        assert (await send(daemon, raw=raw)).accepted
+    clock.advance(minutes=59)
+    async with running(settings, clock=clock) as daemon:
+        assert "duplicate not faxed again" in (await send(daemon, raw=raw)).final.text
+        clock.advance(minutes=2)
+        fresh = await send(daemon, raw=raw)
+        assert fresh.accepted
+        assert "duplicate" not in fresh.final.text
+        assert await jobs(daemon) == 2
