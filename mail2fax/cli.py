@@ -188,7 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WHEN",
         help="send later, e.g. '2026-12-01 09:00 Europe/Berlin' (as the X-Fax-Send-At header)",
     )
-    sending.add_argument("files", nargs="+", type=Path, metavar="FILE", help="documents to fax, in order")
+    sending.add_argument(
+        "files",
+        nargs="+",
+        type=Path,
+        metavar="FILE",
+        help="documents to fax, in order (- reads one from standard input)",
+    )
 
     commands.add_parser(
         "test-backend",

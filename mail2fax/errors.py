@@ -8,6 +8,7 @@
     │   ├── TooLarge                DATA: documents over the size limit (552 5.3.4)
     │   ├── UnfaxableDocument       DATA: a part of a type RingCentral does not take (554 5.6.1)
     │   ├── NothingToFax            DATA: no document at all (554 5.6.0)
+    │   ├── MalformedMail           DATA: MIME too broken or too deeply nested to read (554 5.6.0)
     │   └── InvalidOption           DATA: a fax option that cannot be honoured (550 5.5.4)
     ├── Deferral                    a mail that cannot be taken now but may be later; carries a 4xx reply
     ├── StoreError                  the queue on disk failed
@@ -20,6 +21,7 @@
     │   └── PermanentBackendError   the request can never succeed as it is
     ├── RelayError                  the SMTP relay did not take a status mail
     │   └── PermanentRelayError     the relay refused this recipient for good
+    ├── DuplicateMail               the same mail from the same sender is already queued
     └── JobNotFound                 the operator named a job that does not exist
 
 Adapters translate foreign exceptions (httpx, sqlite3, smtplib) into these with ``raise … from``;
@@ -77,6 +79,11 @@ class UnfaxableDocument(Refusal):
 
 
 class NothingToFax(Refusal):
+    code = 554
+    enhanced = "5.6.0"
+
+
+class MalformedMail(Refusal):
     code = 554
     enhanced = "5.6.0"
 
@@ -153,6 +160,14 @@ class RelayError(Mail2FaxError):
 
 class PermanentRelayError(RelayError):
     """The relay refused the status mail for good (for example an invalid recipient)."""
+
+
+class DuplicateMail(Mail2FaxError):
+    """The same mail (sender, Message-ID, content) is already a job: ``job_id`` names it."""
+
+    def __init__(self, job_id: str):
+        super().__init__(f"already queued as {job_id}")
+        self.job_id = job_id
 
 
 class JobNotFound(Mail2FaxError):

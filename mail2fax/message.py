@@ -7,14 +7,17 @@ hostile input are turned into a Refusal too, so the SMTP reply always says what 
 
 from __future__ import annotations
 
-import email
+import binascii
+import io
 import re
 from dataclasses import dataclass, field
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import Message
+from email.parser import BytesFeedParser
 from email.policy import EmailPolicy
 from typing import Any, Literal
 
-from mail2fax.errors import NothingToFax, Refusal, TooLarge, UnfaxableDocument
+from mail2fax.errors import MalformedMail, NothingToFax, Refusal, TooLarge, UnfaxableDocument
 from mail2fax.models import Document
 from mail2fax.sniffing import safe_filename, sniff
 
@@ -27,22 +30,59 @@ MAX_PARTS = 1000
 MAX_HEADER_CHARS = 4096
 _CONTAINER = re.compile(rb"content-type:[ \t\r\n]*(?:multipart|message)/")  # on lower-cased bytes
 _UTF8_BOM = b"\xef\xbb\xbf"
+_LINE_END = re.compile(r"\r\n|\r|\n")
+_TAG_NAME = re.compile(r"<([a-z][a-z0-9]*)")
+_FEED_BYTES = 64 * 1024  # the parser is fed this much at a time, never the whole mail as one string
+_DECODE_CHARS = 1024 * 1024  # base64 attachments are decoded this much at a time (a multiple of 4)
+
+
+class _Registry(HeaderRegistry):
+    """policy.default's header classes, each made once instead of on every header access."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[type[Any], type[BaseHeader]] = {}
+
+    def map_to_type(self, name: str, cls: type[BaseHeader]) -> None:
+        super().map_to_type(name, cls)
+        self._made.clear()
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        cls = self.registry.get(name.lower(), self.default_class)
+        made = self._made.get(cls)
+        if made is None:
+            made = self._made.setdefault(cls, super().__getitem__(name))
+        return made
 
 
 class _Policy(EmailPolicy):
-    """policy.default, except that a header is cut to MAX_HEADER_CHARS before it is parsed.
-
-    The structured header parser is quadratic on some hostile headers (thousands of
-    parameters, nested comments); no honest header comes near the limit.
-    """
+    """policy.default, but a header is cut to MAX_HEADER_CHARS before it is parsed: the header
+    parser is quadratic on some hostile headers, and no honest header comes near the limit."""
 
     def header_fetch_parse(self, name: str, value: str) -> Any:
-        if not hasattr(value, "name") and len(value) > MAX_HEADER_CHARS:
+        if hasattr(value, "name"):
+            return super().header_fetch_parse(name, value)
+        if len(value) > MAX_HEADER_CHARS:
             value = value[:MAX_HEADER_CHARS]
-        return super().header_fetch_parse(name, value)
+        # A mail's own policy (see _policy_for_one_mail) parses each header once: the parser and
+        # the walk ask for Content-Type a dozen times, and every parse costs tens of microseconds.
+        parsed: dict[tuple[str, str], Any] | None = self.__dict__.get("_parsed")
+        if parsed is None:
+            return super().header_fetch_parse(name, value)
+        key = (name, value)
+        if key not in parsed:
+            parsed[key] = super().header_fetch_parse(name, value)
+        return parsed[key]
 
 
-_POLICY = _Policy()
+_POLICY = _Policy(header_factory=_Registry())
+
+
+def _policy_for_one_mail() -> _Policy:
+    """A copy of the policy that remembers the headers it parsed, for one mail only."""
+    policy = _POLICY.clone()
+    object.__setattr__(policy, "_parsed", {})  # policies are read-only; this one is private
+    return policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +99,6 @@ class ParsedMail:
 
 @dataclass(slots=True)
 class _Content:
-    """What the walk over the MIME tree found."""
-
     attachments: list[Message] = field(default_factory=list)
     plain: list[str] = field(default_factory=list)
     html: list[str] = field(default_factory=list)
@@ -74,7 +112,7 @@ def parse_mail(raw: bytes, *, body_mode: BodyMode, max_document_bytes: int) -> P
         raise
     except Exception as exc:  # the email package fails in assorted ways on hostile input
         reason = f"the mail cannot be parsed ({type(exc).__name__})"
-        raise Refusal(reason, code=554, enhanced="5.6.0") from exc
+        raise MalformedMail(reason, code=554, enhanced="5.6.0") from exc
 
 
 def cut_cover_text(subject: str) -> str:
@@ -91,24 +129,23 @@ def cut_cover_text(subject: str) -> str:
 def _parse(raw: bytes, body_mode: BodyMode, limit: int) -> ParsedMail:
     containers = sum(1 for _ in _CONTAINER.finditer(raw.lower()))
     if containers > MAX_CONTAINERS:
-        raise Refusal(f"the mail has more than {MAX_CONTAINERS} multipart or message sections")
-    msg = email.message_from_bytes(raw, policy=_POLICY)
+        raise MalformedMail(f"the mail has more than {MAX_CONTAINERS} multipart or message sections")
+    msg = _message(raw)
     content = _walk(msg)
     body = _body_document(content)
-    if body_mode == "never" or (body_mode == "auto" and content.attachments):
+    if body_mode == "never" or (body_mode == "auto" and any(map(_attached, content.attachments))):
         body = None
     documents: list[Document] = [body] if body else []
     total = len(body.data) if body else 0
     for part in content.attachments:
-        data = part.get_payload(decode=True)  # bytes as sent, also for text files
-        data = data if isinstance(data, bytes) else b""
+        data = _attachment_bytes(part)  # bytes as sent, also for text files
         part.set_payload("")  # the encoded copy is no longer needed
         total += len(data)
         if total > limit:
             continue  # only counted, so the refusal can say how large the documents are
         position = len(documents) + 1
         original = _filename(part)
-        found = sniff(data, label=_label(original) or f"attachment {position}")
+        found = sniff(data, label=original[:100] if original else f"attachment {position}")
         name = safe_filename(original, found.extension, position)
         documents.append(Document(filename=name, content_type=found.content_type, data=data))
     if total > limit:
@@ -116,13 +153,65 @@ def _parse(raw: bytes, body_mode: BodyMode, limit: int) -> ParsedMail:
     if not documents:
         raise NothingToFax("the mail has no attachment or text to fax")
     return ParsedMail(
-        subject=" ".join(_clean(_header(msg, "subject") or "").split()),
-        message_id=_message_id(msg),
+        subject=_one_line(_header(msg, "subject")),
+        message_id=_one_line(_header(msg, "message-id"))[:998] or None,
         auto_submitted=_auto_submitted(msg),
         recipient_names=_recipient_names(msg),
         fax_headers=_fax_headers(msg),
         documents=tuple(documents),
     )
+
+
+def _message(raw: bytes) -> Message:
+    """``email.message_from_bytes(raw)``, fed in slices: the same message without ever holding
+    the whole mail as a string (its parser reads a string through io.StringIO, four bytes a
+    character: over 100 MB for a 28 MB scan)."""
+    parser = BytesFeedParser(policy=_policy_for_one_mail())
+    for start in range(0, len(raw), _FEED_BYTES):
+        parser.feed(raw[start : start + _FEED_BYTES])
+    return parser.close()
+
+
+def _attachment_bytes(part: Message) -> bytes:
+    """``part.get_payload(decode=True)``, one MiB at a time for a well-formed base64 body.
+
+    The email package encodes the whole text again, splits it into lines, joins them and
+    decodes the result: several copies of a large scan at once, made while holding the GIL.
+    Anything but plain base64 is left to the email package, defects and all.
+    """
+    payload = part.get_payload()
+    if (
+        isinstance(payload, str)
+        and payload.isascii()
+        and str(part.get("content-transfer-encoding", "")).lower() == "base64"
+    ):
+        decoded = _base64_in_steps(payload)
+        if decoded is not None:
+            return decoded
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""
+
+
+def _base64_in_steps(text: str) -> bytes | None:
+    """The bytes of ``text`` if, line breaks aside, it is strictly valid base64; else None.
+
+    Each step decodes whole groups of four characters and only the last may hold padding, so
+    the result is the one the email package gets from the whole text in one call.
+    """
+    out = io.BytesIO()
+    pending = b""
+    for start in range(0, len(text), _DECODE_CHARS):
+        chunk = pending + text[start : start + _DECODE_CHARS].encode("ascii").translate(None, b"\r\n")
+        last = start + _DECODE_CHARS >= len(text)
+        cut = len(chunk) if last else len(chunk) - len(chunk) % 4
+        chunk, pending = chunk[:cut], chunk[cut:]
+        if not last and b"=" in chunk:
+            return None
+        try:
+            out.write(binascii.a2b_base64(chunk, strict_mode=True))
+        except binascii.Error:
+            return None
+    return out.getvalue()
 
 
 def _walk(msg: Message) -> _Content:
@@ -132,10 +221,10 @@ def _walk(msg: Message) -> _Content:
     seen = 0
     while stack:
         part, depth, body_ok = stack.pop()
-        seen += 1
-        if depth > MAX_DEPTH or seen > MAX_PARTS:
-            limit = f"nested more than {MAX_DEPTH} levels deep" if depth > MAX_DEPTH else "too many parts"
-            raise Refusal(f"the mail is {limit}")
+        if depth > MAX_DEPTH:
+            raise MalformedMail(f"the mail is nested more than {MAX_DEPTH} levels deep")
+        if (seen := seen + 1) > MAX_PARTS:
+            raise MalformedMail(f"the mail has more than {MAX_PARTS} parts")
         maintype, subtype = part.get_content_maintype(), part.get_content_subtype()
         payload = part.get_payload()
         inner = [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else None
@@ -185,17 +274,39 @@ def _preferred(children: list[Message]) -> Message | None:
 def _body_document(content: _Content) -> Document | None:
     text = "\n\n".join(t.strip("\r\n") for t in content.plain if t.strip())
     if text:
-        return Document("message.txt", "text/plain", _utf8(text + "\n"))
+        text = _LINE_END.sub("\r\n", text + "\n")  # CRLF, as any text renderer reads it
+        return Document("message.txt", "text/plain", _utf8(text))
     for html in content.html:
         if _visible_text(html):
             return Document("message.html", "text/html", _utf8(html))
     return None
 
 
-def _visible_text(html: str) -> str:
-    html = re.sub(r"(?is)<(head|style|script)\b.*?</\1\s*>", " ", html)
-    html = re.sub(r"(?s)<[^>]*>|&nbsp;|&#160;", " ", html)
-    return html.strip()
+def _visible_text(html: str) -> bool:
+    """Whether a browser would show any text: outside tags, comments, head, style and script."""
+    lower, position = html.lower(), 0
+    while position < len(lower):
+        start = lower.find("<", position)
+        visible = lower[position : start if start >= 0 else len(lower)].replace("&nbsp;", " ")
+        if visible.strip():
+            return True
+        if start < 0:
+            return False
+        if lower.startswith("<!--", start):
+            end = lower.find("-->", start)
+            position = len(lower) if end < 0 else end + 3
+            continue
+        end = lower.find(">", start)
+        if end < 0:
+            return False
+        tag = _TAG_NAME.match(lower, start)
+        if tag and tag[1] in ("head", "style", "script", "title"):
+            close = lower.find(f"</{tag[1]}", end)  # each search starts past the last: linear
+            end = lower.find(">", close) if close >= 0 else -1
+            if end < 0:
+                return False
+        position = end + 1
+    return False
 
 
 def _utf8(text: str) -> bytes:
@@ -223,17 +334,13 @@ def _text(part: Message) -> str:
 
 def _filename(part: Message) -> str | None:
     name = _safe(part.get_filename)
-    return _clean(name) if isinstance(name, str) and name.strip() else None
-
-
-def _label(original: str | None) -> str:
-    return " ".join(original.split())[:100] if original else ""
+    return (_one_line(name) or None) if isinstance(name, str) else None
 
 
 def _size(value: int, other: int) -> str:
-    mib = 1024 * 1024
-    text = f"{value / mib:.1f} MiB"
-    return text if text != f"{other / mib:.1f} MiB" else f"{value:,} bytes"
+    """``value`` in MiB, or in bytes when MiB would not tell it from ``other``."""
+    text, beside = (f"{n / (1024 * 1024):.1f} MiB" for n in (value, other))
+    return text if text != beside else f"{value:,} bytes"
 
 
 def _safe(getter: Any) -> Any:
@@ -249,22 +356,25 @@ def _header(msg: Message, name: str) -> str | None:
     return None if value is None else str(value)
 
 
-def _clean(text: str) -> str:
-    """Text that encodes as UTF-8: raw 8-bit bytes are read as UTF-8, control characters dropped."""
+def _one_line(text: str | None) -> str:
+    """A header's text as one line that encodes as UTF-8: raw 8-bit bytes read as UTF-8, each
+    run of spaces one space, invisible and control characters dropped."""
     try:
-        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        text = (text or "").encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     except UnicodeEncodeError:
-        text = text.encode("utf-8", "replace").decode("utf-8")
-    return "".join(c for c in text if c.isprintable() or c in "\t\n\r")
+        text = (text or "").encode("utf-8", "replace").decode("utf-8")
+    return " ".join("".join(c if c.isprintable() else " " if c.isspace() else "" for c in text).split())
 
 
-def _message_id(msg: Message) -> str | None:
-    value = " ".join(_clean(_header(msg, "message-id") or "").split())
-    return value[:998] or None
+def _attached(part: Message) -> bool:
+    """A part sent as an attachment, not an image embedded in the text (a signature logo)."""
+    return part.get_content_disposition() == "attachment" or (
+        part.get_content_disposition() is None and part.get("content-id") is None
+    )
 
 
 def _auto_submitted(msg: Message) -> bool:
-    auto = (_header(msg, "auto-submitted") or "").split(";")[0].strip().lower()
+    auto = re.split(r"[;(]", _header(msg, "auto-submitted") or "")[0].strip().lower()
     precedence = (_header(msg, "precedence") or "").strip().lower()
     return (auto not in ("", "no")) or precedence in ("bulk", "junk", "list")
 
@@ -275,8 +385,8 @@ def _recipient_names(msg: Message) -> dict[str, str]:
         values = _safe(lambda header=header: msg.get_all(header)) or []
         for value in values:
             for address in _safe(lambda value=value: value.addresses) or ():
-                name = " ".join(_clean(str(address.display_name)).split())[:100]
-                key = _clean(str(address.addr_spec)).strip().lower()
+                name = _one_line(str(address.display_name))[:100]
+                key = _one_line(str(address.addr_spec)).lower()
                 if name and key and key not in names:
                     names[key] = name
     return names
@@ -287,5 +397,5 @@ def _fax_headers(msg: Message) -> dict[str, str]:
     for key in _safe(msg.keys) or []:
         name = key.strip().lower()
         if name.startswith("x-fax-") and name not in headers:
-            headers[name] = " ".join(_clean(_header(msg, key) or "").split())
+            headers[name] = _one_line(_header(msg, key))
     return headers

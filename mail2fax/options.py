@@ -24,11 +24,11 @@ SEND_NOW_WINDOW = timedelta(seconds=60)
 VALID_COVER_INDEXES = frozenset(range(29)) - {14}
 
 _TAG = re.compile(r"\s*\[([^\[\]]*)\]")
-_AT_TAG = re.compile(r"(?i)at\s+(\d.*)")
+_AT_TAG = re.compile(r"(?i)at\s+([0-9].*)")
 _COVER_NAME = re.compile(r"[A-Za-z0-9 _.-]{1,64}")
-_NUMBER = re.compile(r"[+-]?\d+")
-_LOCAL = re.compile(r"(\d{4}-\d{2}-\d{2})[T ]+(\d{1,2}:\d{2}(?::\d{2})?)\s*(.*)")
-_OFFSET = re.compile(r"([+-])(\d{2}):?(\d{2})")
+_NUMBER = re.compile(r"[+-]?[0-9]+")
+_LOCAL = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2})[T ]+([0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?)\s*(.*)")
+_OFFSET = re.compile(r"([+-])([0-9]{2}):?([0-9]{2})")
 _ZONE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*")
 
 
@@ -81,7 +81,7 @@ def parse_cover(value: str) -> Cover:
     if text.lower() == "default":
         return Cover(kind="default")
     if _NUMBER.fullmatch(text):
-        index = int(text)
+        index = int(text) if len(text) <= 6 else -1
         if index not in VALID_COVER_INDEXES:
             raise ValueError(f'"{_shown(text)}" is not a cover page index (0-13 or 15-28)')
         return Cover(kind="none") if index == 0 else Cover(kind="index", index=index)

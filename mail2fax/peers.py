@@ -46,7 +46,11 @@ class TrustedNetworks:
     def __contains__(self, address: object) -> bool:
         if not isinstance(address, ipaddress.IPv4Address | ipaddress.IPv6Address):
             return False
-        return any(address in network for network in self.networks)
+        forms: list[IPAddress] = [address]
+        if isinstance(address, ipaddress.IPv4Address):
+            # A network written in its IPv4-mapped form (::ffff:10.0.0.0/104) matches too.
+            forms.append(ipaddress.IPv6Address(f"::ffff:{address}"))
+        return any(form in network for form in forms for network in self.networks)
 
     def trusts(self, session: Any) -> bool:
         return peer_address(getattr(session, "peer", None)) in self

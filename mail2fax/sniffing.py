@@ -76,12 +76,12 @@ _OLE2_ANY = _family(
     *("awd", "image/x-ms-awd"),
 )
 _OLE2_GENERIC = frozenset(
-    {
+    (
         "application/x-ole-storage",
         "application/vnd.ms-office",
         "application/CDFV2",
         "application/CDFV2-corrupt",
-    }
+    )
 )
 
 ALLOWED: dict[str, _Family] = {
@@ -290,10 +290,10 @@ def safe_filename(original: str | None, extension: str, position: int) -> str:
     if not original:
         return fallback
     name = re.split(r"[/\\]", original)[-1]
-    name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    name = " ".join(name.split())  # tabs, CR and LF become single spaces
+    name = " ".join(name.split()).lstrip(". ")  # tabs, CR and LF become single spaces
     stem = name.rpartition(".")[0] if "." in name else name
-    stem = _ALLOWED_CHARS.sub("_", stem)
+    stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
+    stem = _ALLOWED_CHARS.sub("_", " ".join(stem.split()))
     stem = re.sub(r"_{2,}", "_", stem).lstrip("._ -").rstrip(". ")
     if not stem.strip("_ -"):
         return fallback

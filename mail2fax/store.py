@@ -20,7 +20,7 @@ from typing import Any
 import aiosqlite
 
 from mail2fax import codec
-from mail2fax.errors import StoreError, StoreFull, StoreUnavailable
+from mail2fax.errors import DuplicateMail, StoreError, StoreFull, StoreUnavailable
 from mail2fax.models import (
     FINAL_STATES,
     SUBMITTABLE_STATES,
@@ -188,6 +188,19 @@ def _translate(exc: BaseException) -> StoreError:
     return StoreUnavailable(f"the queue could not be written: {exc}")
 
 
+async def _refuse_duplicate(db: aiosqlite.Connection, request: FaxRequest, since: datetime) -> None:
+    if not request.message_id:
+        return
+    cursor = await db.execute(
+        "SELECT id FROM jobs WHERE sender = ? AND message_id = ? AND content_digest = ? AND created_at >= ? "
+        "ORDER BY created_at LIMIT 1",
+        (request.sender, request.message_id, request.content_digest, since.timestamp()),
+    )
+    earlier = await cursor.fetchone()
+    if earlier is not None:
+        raise DuplicateMail(str(earlier[0]))
+
+
 def new_job_id() -> str:
     return secrets.token_hex(6)
 
@@ -274,9 +287,21 @@ class Store:
         return row[0] if row else None
 
     async def enqueue(
-        self, request: FaxRequest, *, backend: str, lifetime: float, now: datetime, job_id: str | None = None
+        self,
+        request: FaxRequest,
+        *,
+        backend: str,
+        lifetime: float,
+        now: datetime,
+        job_id: str | None = None,
+        duplicate_since: datetime | None = None,
     ) -> Job:
-        """Write the documents, then commit the job: when this returns the job is durable."""
+        """Write the documents, then commit the job: when this returns the job is durable.
+
+        With ``duplicate_since``, a job with the same sender, Message-ID and content created since
+        then makes this raise DuplicateMail instead; the check and the insert are one transaction,
+        so two copies of a mail arriving together cannot both become faxes.
+        """
         job_id = job_id or new_job_id()
         try:
             paths = await asyncio.to_thread(self._spool.write, job_id, request.documents)
@@ -285,6 +310,8 @@ class Store:
         stamp = now.timestamp()
         try:
             async with self._transaction() as db:
+                if duplicate_since is not None:
+                    await _refuse_duplicate(db, request, duplicate_since)
                 await db.execute(
                     "INSERT INTO jobs (id, sender, recipients, cover_text, options, state, created_at, "
                     "updated_at, next_attempt_at, expires_at, message_id, subject, content_digest, backend, "
@@ -510,16 +537,6 @@ class Store:
                 (sender, since.timestamp()),
             )
         return int(value or 0)
-
-    async def find_duplicate(
-        self, *, sender: str, message_id: str, content_digest: str, since: datetime
-    ) -> Job | None:
-        jobs = await self._fetch_jobs(
-            "WHERE sender = ? AND message_id = ? AND content_digest = ? AND created_at >= ? "
-            "ORDER BY created_at LIMIT 1",
-            (sender, message_id, content_digest, since.timestamp()),
-        )
-        return jobs[0] if jobs else None
 
     async def purge_documents(self, *, finished_before: datetime) -> list[str]:
         """Delete the documents of final, notified jobs that finished before the given time."""

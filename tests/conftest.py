@@ -34,6 +34,8 @@ async def relay() -> AsyncIterator[CaptureRelay]:
 @pytest.fixture
 async def rc() -> AsyncIterator[RingCentralEmulator]:
     async with RingCentralEmulator() as emulator:
+        # The daemon under test reads statuses every 50 ms, not every 30 s: give it Light room.
+        emulator.set_limit("Light", 10_000, 60)
         yield emulator
 
 
@@ -66,6 +68,7 @@ def ringcentral_overrides(rc: RingCentralEmulator, **ringcentral: Any) -> dict[s
             "client_secret": "test-secret",
             "jwt": "test-jwt",
             "timeout": 5.0,
+            "light_limit": 10_000,
             **ringcentral,
         },
     }

@@ -135,9 +135,10 @@ async def test_hold_and_release_a_deferred_fax(
         job_id = await mail_a_fax(daemon.smtp_port or 0)
         await until_state(daemon.store, job_id, JobState.DEFERRED)
 
-        held = await run_cli(settings, "queue", "hold", job_id)
+        held = await run_cli(settings, "-v", "queue", "hold", job_id)
         assert held.code == 0, held.stderr
         assert held.stdout.strip() == f"job {job_id}: held until released, now held"
+        assert f"job={job_id} state=held" in held.stderr  # -v shows the store's log line
         assert await state_of(daemon.store, job_id) is JobState.HELD
         again = await run_cli(settings, "queue", "hold", job_id)
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from pathlib import Path
 
 from mail2fax.models import JobState
@@ -13,14 +11,7 @@ from tests.capture import CaptureRelay
 from tests.cli_runner import run_cli
 from tests.conftest import eventually, ringcentral_overrides, running, settings_for
 from tests.emulator import RingCentralEmulator
-from tests.samples.other import pdf_bytes
-
-
-def zip_bytes() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("inside.txt", "hello")
-    return buffer.getvalue()
+from tests.samples.other import pdf_bytes, zip_bytes
 
 
 async def test_send_queues_a_fax_that_the_running_daemon_sends(tmp_path: Path, relay: CaptureRelay) -> None:
@@ -83,6 +74,8 @@ async def test_send_refuses_what_a_mail_would_be_refused_for(tmp_path: Path, rel
         too_large = await run_cli(settings, "send", "--to", "4155551212", str(big))
         unreadable = await run_cli(settings, "send", "--to", "4155551212", str(tmp_path / "nothing.pdf"))
         no_number = await run_cli(settings, "send", str(pdf))
+        bad_from = await run_cli(settings, "send", "--to", "4155551212", "--from", "bob", str(pdf))
+        long_cover = await run_cli(settings, "send", "--to", "4155551212", "--cover", "x" * 1025, str(pdf))
         assert daemon.store is not None
         assert await daemon.store.list_jobs() == []
 
@@ -101,6 +94,10 @@ async def test_send_refuses_what_a_mail_would_be_refused_for(tmp_path: Path, rel
     )
     assert unreadable.code == 1
     assert unreadable.error.startswith(f"mail2fax: cannot read {tmp_path / 'nothing.pdf'}: ")
+    assert bad_from.code == 1
+    assert bad_from.error == "mail2fax: --from: 'bob' is not a mail address"
+    assert long_cover.code == 1
+    assert "1024 characters" in long_cover.error
     assert no_number.code == 2
     assert "--to" in no_number.stderr
 
@@ -165,3 +162,23 @@ async def test_hash_password_prints_a_hash_that_verifies(tmp_path: Path) -> None
     assert "correct horse" not in result.stdout + result.stderr
     assert empty.code == 1
     assert empty.error == "mail2fax: an empty password cannot be used for SMTP AUTH"
+
+
+async def test_send_reads_a_document_from_standard_input(tmp_path: Path, relay: CaptureRelay) -> None:
+    settings = settings_for(tmp_path, relay)
+    pdf = pdf_bytes()
+    async with running(settings) as daemon:
+        result = await run_cli(settings, "send", "--to", "4155551212", "-", stdin=pdf)
+        twice = await run_cli(settings, "send", "--to", "4155551212", "-", "-", stdin=pdf)
+        assert result.code == 0, result.stderr
+        job_id = result.stdout.splitlines()[0]
+        assert daemon.store is not None
+        [document] = await daemon.store.documents(job_id)
+
+    assert (document.filename, document.content_type, document.size) == (
+        "document-1.pdf",
+        "application/pdf",
+        len(pdf),
+    )
+    assert twice.code == 1
+    assert twice.error == "mail2fax: standard input (-) can be only one of the files"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -64,3 +65,23 @@ async def test_no_status_mail_for_automatic_senders(tmp_path: Path, relay: Captu
         ).accepted
         mails = await relay.wait_for(1)
     assert [m.recipients for m in mails] == [["carol@example.com"]]
+
+
+async def test_copies_arriving_together_make_one_fax(tmp_path: Path, relay: CaptureRelay) -> None:
+    """A scanner that resends while its first copy is still being taken in gets 250, and one fax."""
+    raw = bytes(mail(attachments=[("po.pdf", pdf_bytes(pages=5), "application/pdf")]))
+    async with running(settings_for(tmp_path, relay)) as daemon:
+        copies = await asyncio.gather(
+            *(
+                deliver(
+                    daemon.smtp_port, raw, sender="scanner@example.com", recipients=["14155551212@fax.local"]
+                )
+                for _ in range(6)
+            )
+        )
+        assert all(copy.accepted for copy in copies)
+        store = daemon.store
+        assert store is not None
+        jobs = await store.list_jobs()
+    assert len(jobs) == 1
+    assert sum("duplicate not faxed again" in copy.final.text for copy in copies) == 5

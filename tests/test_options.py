@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mail2fax.errors import ConfigError, InvalidOption
 from mail2fax.models import Cover, FaxOptions, Resolution
@@ -95,7 +97,8 @@ def test_cover_header(value: str, cover: Cover) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["14", "29", "-1", "100", "+30", "Café", "a/b", "<script>", "x" * 65, "..."]
+    "value",
+    ["14", "29", "-1", "100", "+30", "9" * 5000, "\u0663", "Café", "a/b", "<script>", "x" * 65, "..."],
 )
 def test_impossible_covers_are_refused(value: str) -> None:
     with pytest.raises(InvalidOption) as caught:
@@ -258,3 +261,44 @@ def test_refusals_quote_values_safely() -> None:
     assert caught.value.reason.isascii()
     assert "\r" not in caught.value.reason
     assert len(caught.value.reason) < 200
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["x-fax-resolution", "x-fax-cover", "x-fax-send-at"]), st.text(max_size=40)
+    ),
+    st.text(max_size=60),
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(9998, 1, 1), timezones=st.just(UTC)),
+)
+def test_any_input_gives_options_or_an_invalid_option(
+    headers: dict[str, str], subject: str, now: datetime
+) -> None:
+    try:
+        chosen, rest = options(headers, subject, now=now)
+    except InvalidOption as exc:
+        reason = exc.reason
+    else:
+        reason = ""
+        assert subject.endswith(rest) or rest == subject.strip()
+        if chosen.send_at is not None:
+            assert chosen.send_at.tzinfo is UTC and chosen.send_at > now
+    assert reason.isascii() and "\n" not in reason
+
+
+TAG = (
+    r"\[(high|low|nocover|at 20[0-9]{2}-[01][0-9]-[0-3][0-9] [0-2][0-9]:[0-5][0-9] [A-Za-z/_+:0-9-]{1,20})\]"
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.from_regex(rf"\A({TAG} ?){{0,4}}[^\[]{{0,20}}\Z"))
+def test_tag_runs(subject: str) -> None:
+    try:
+        _, rest = options(subject=subject)
+    except InvalidOption as exc:
+        reason = exc.reason
+    else:
+        reason = "subject tag [at "
+        assert not rest.startswith(("[high]", "[low]", "[nocover]"))
+    assert "subject tag [at " in reason

@@ -706,6 +706,7 @@ async def test_ready_does_not_wait_when_a_slot_is_free(
 async def test_probe_reports_the_extension_and_sends_nothing(
     rc: RingCentralEmulator, backend: RingCentralBackend
 ) -> None:
+    rc.set_limit("Light", 50, 60)
     report = await backend.probe()
     assert report["extension_id"] == rc.extension_id
     assert report["extension_number"] == "101"

@@ -269,7 +269,9 @@ async def test_plain_auth_from_a_trusted_network_only_when_the_operator_allows_i
         await client.close()
 
 
-async def test_without_tls_configured_no_password_is_ever_taken(tmp_path: Path, relay: CaptureRelay) -> None:
+async def test_without_tls_configured_no_password_is_ever_taken(
+    tmp_path: Path, relay: CaptureRelay, caplog: pytest.LogCaptureFixture
+) -> None:
     settings = settings_for(tmp_path, relay, trusted_networks=ELSEWHERE, auth={"users": USERS})
     async with running(settings) as daemon:
         client = await RawSMTP.connect(daemon.smtp_port)
@@ -280,6 +282,7 @@ async def test_without_tls_configured_no_password_is_ever_taken(tmp_path: Path, 
         assert (await client.command("AUTH LOGIN")).code == 538
         assert await send_fax(client) == [530, 503, 0]
         await client.close()
+    assert "passwords are only taken over TLS, so nobody can log in" in caplog.text
 
 
 async def test_starttls_forgets_an_earlier_greeting_and_auth_must_follow_it(
@@ -304,7 +307,7 @@ async def test_starttls_forgets_an_earlier_greeting_and_auth_must_follow_it(
         await client.close()
 
 
-async def test_passwords_never_reach_the_log(
+async def test_passwords_never_reach_the_log_or_the_status_mail(
     tmp_path: Path, relay: CaptureRelay, certificates: Certificates, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -318,11 +321,15 @@ async def test_passwords_never_reach_the_log(
         assert (await client.command(b64(PASSWORD))).code == 235
         assert await send_fax(client) == [250, 250, 250]
         await client.close()
+        [status] = await relay.wait_for(1)
     logged = "\n".join(record.getMessage() for record in caplog.records)
+    mailed = status.message.as_string()
+    assert "scanner@example.com" in status.recipients
     assert "smtp auth failed user='scanner'" in logged
     assert "smtp auth ok user='scanner'" in logged
     for secret in (PASSWORD, wrong, b64(PASSWORD), b64(f"\0scanner\0{wrong}"), USERS["scanner"]):
         assert secret not in logged
+        assert secret not in mailed
     assert [record for record in caplog.records if record.exc_info] == []
 
 
@@ -349,8 +356,6 @@ async def test_users_file_logins(tmp_path: Path, relay: CaptureRelay, certificat
         await client.close()
 
 
-# Python deprecates TLS 1.0 itself; enabling it on purpose is what this test is about.
-@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1 is deprecated:DeprecationWarning")
 async def test_tls_1_0_is_refused_by_default_and_taken_when_allowed_with_a_warning(
     tmp_path: Path, relay: CaptureRelay, certificates: Certificates, caplog: pytest.LogCaptureFixture
 ) -> None:

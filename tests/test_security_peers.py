@@ -6,9 +6,10 @@ import asyncio
 import ipaddress
 
 import pytest
+from aiosmtpd.smtp import Session
 
 from mail2fax.peers import AuthenticatedUser, TrustedNetworks, authenticated_user, peer_address
-from mail2fax.smtp_auth import LoginThrottle, throttle_key
+from mail2fax.throttle import LoginThrottle, throttle_key
 
 LOOPBACK_ONLY = TrustedNetworks([ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")])
 
@@ -39,16 +40,25 @@ def test_ipv4_mapped_loopback_is_trusted_like_loopback() -> None:
     assert peer_address(("::2", 1, 0, 0)) not in LOOPBACK_ONLY
 
 
-class FakeSession:
-    def __init__(self, authenticated: bool | None, auth_data: object) -> None:
-        self.authenticated = authenticated
-        self.auth_data = auth_data
+def test_trusted_networks_may_be_written_in_ipv4_mapped_form() -> None:
+    mapped = TrustedNetworks([ipaddress.ip_network("::ffff:10.0.0.0/104")])
+    assert peer_address(("10.1.2.3", 1)) in mapped
+    assert peer_address(("::ffff:10.1.2.3", 1, 0, 0)) in mapped
+    assert peer_address(("11.1.2.3", 1)) not in mapped
 
 
-def test_only_a_completed_login_names_a_user() -> None:
-    assert authenticated_user(FakeSession(True, AuthenticatedUser("scanner"))) == "scanner"
-    assert authenticated_user(FakeSession(None, AuthenticatedUser("scanner"))) is None
-    assert authenticated_user(FakeSession(True, "scanner")) is None
+def session(authenticated: bool | None, auth_data: object) -> Session:
+    made = Session(asyncio.get_running_loop())
+    made.authenticated = authenticated
+    made.auth_data = auth_data  # type: ignore[assignment]
+    return made
+
+
+async def test_only_a_completed_login_names_a_user() -> None:
+    assert authenticated_user(session(True, AuthenticatedUser("scanner"))) == "scanner"
+    assert authenticated_user(session(None, AuthenticatedUser("scanner"))) is None
+    assert authenticated_user(session(False, AuthenticatedUser("scanner"))) is None
+    assert authenticated_user(session(True, "scanner")) is None
     assert authenticated_user(object()) is None
 
 

@@ -7,6 +7,8 @@ import zipfile
 from io import BytesIO
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mail2fax.errors import UnfaxableDocument
 from mail2fax.sniffing import PREFIX_BYTES, SniffedType, safe_filename, sniff
@@ -26,10 +28,12 @@ from tests.samples import (
 )
 
 # RingCentral's 42 extensions (API-NOTES section 2).
-RINGCENTRAL_EXTENSIONS = set(
-    "pdf psd doc docx dot mcw xls xlsx xlsb ppt pptx vsd vdx pub wps wri awd tif tiff gif jpg jpeg "
-    "bmp png pcx tga rtf txt log h cpp c err hpp wk1 wk3 wk4 wq1 xml html htm csv".split()
-)
+RINGCENTRAL_EXTENSIONS = {
+    *("pdf", "psd", "doc", "docx", "dot", "mcw", "xls", "xlsx", "xlsb", "ppt", "pptx", "vsd", "vdx"),
+    *("pub", "wps", "wri", "awd", "tif", "tiff", "gif", "jpg", "jpeg", "bmp", "png", "pcx", "tga"),
+    *("rtf", "txt", "log", "h", "cpp", "c", "err", "hpp", "wk1", "wk3", "wk4", "wq1", "xml", "html"),
+    *("htm", "csv"),
+}
 
 
 def test_the_samples_cover_every_extension_ringcentral_takes() -> None:
@@ -93,7 +97,7 @@ def test_tnef_is_refused_with_advice() -> None:
 
 
 def test_empty_data_is_refused() -> None:
-    with pytest.raises(UnfaxableDocument, match='"scan.pdf" is empty'):
+    with pytest.raises(UnfaxableDocument, match=r'"scan\.pdf" is empty'):
         sniff(b"", label="scan.pdf")
 
 
@@ -179,7 +183,9 @@ def test_png_sample_is_detected_with_a_misleading_name() -> None:
         ("a&b@c#d$e%f^g*h.pdf", "pdf", "a_b_c_d_e_f_g_h.pdf"),
         ("Rechnung #12 & Co.pdf", "pdf", "Rechnung _12 _ Co.pdf"),
         (".hidden.pdf", "pdf", "hidden.pdf"),
-        ("...pdf", "pdf", "document-3.pdf"),
+        ("...pdf", "pdf", "pdf.pdf"),
+        (".profile", "pdf", "profile.pdf"),
+        (". . .", "pdf", "document-3.pdf"),
         ("evil\r\nBcc: victim@example.com.pdf", "pdf", "evil Bcc_ victim_example.com.pdf"),
         ("evil\r\nContent-Type: text/html.pdf", "pdf", "html.pdf"),
         ("tab\tand  spaces.txt", "txt", "tab and spaces.txt"),
@@ -208,3 +214,29 @@ def test_safe_filename_uses_only_the_safe_alphabet(original: str) -> None:
     assert not name.startswith(".")
     assert name.endswith(".pdf")
     assert len(name) <= 100
+
+
+# --- any bytes ------------------------------------------------------------------------------
+
+PREFIXES = [b"", b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"%PDF-", b"II*\x00", b"{\\rtf1", b"MZ"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(PREFIXES), st.binary(max_size=3000), st.text(max_size=30))
+def test_any_bytes_give_a_type_or_a_refusal(prefix: bytes, data: bytes, label: str) -> None:
+    try:
+        found = sniff(prefix + data, label=label)
+    except UnfaxableDocument as exc:
+        reason = exc.reason
+    else:
+        reason = ""
+        assert found.extension in RINGCENTRAL_EXTENSIONS
+        assert safe_filename(label, found.extension, 1).endswith("." + found.extension)
+    assert reason.isascii() and "\n" not in reason
+
+
+def test_truncated_office_files() -> None:
+    assert sniff(docx_bytes()[:-200], label="x").extension == "docx"  # the local headers suffice
+    assert sniff(doc_bytes()[:1500], label="x").extension == "doc"  # the directory is still there
+    with pytest.raises(UnfaxableDocument, match="Composite Document File"):
+        sniff(doc_bytes()[:520], label="x.doc")  # nothing but the header

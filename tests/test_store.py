@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from mail2fax.errors import StoreUnavailable
+from mail2fax.errors import DuplicateMail, StoreUnavailable
 from mail2fax.models import Document, FaxRequest, JobState, Recipient, RecipientResult
 from mail2fax.store import Store
 
@@ -96,25 +97,24 @@ async def test_due_respects_next_attempt(store: Store) -> None:
 
 
 async def test_counts_and_duplicates(store: Store) -> None:
-    await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
+    first = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
     await store.enqueue(request("bob@example.com"), backend="dry-run", lifetime=3600, now=NOW)
     assert await store.count_jobs(since=NOW - timedelta(hours=1)) == 2
     assert await store.count_jobs(since=NOW - timedelta(hours=1), sender="bob@example.com") == 1
     assert await store.count_jobs(since=NOW + timedelta(seconds=1)) == 0
-    found = await store.find_duplicate(
-        sender="alice@example.com",
-        message_id="<a@example.com>",
-        content_digest="digest-1",
-        since=NOW - timedelta(hours=24),
+    since = NOW - timedelta(hours=24)
+    with pytest.raises(DuplicateMail) as duplicate:
+        await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW, duplicate_since=since)
+    assert duplicate.value.job_id == first.id
+    other_content = await store.enqueue(
+        replace(request(), content_digest="digest-2"),
+        backend="dry-run",
+        lifetime=3600,
+        now=NOW,
+        duplicate_since=since,
     )
-    assert found is not None
-    other = await store.find_duplicate(
-        sender="alice@example.com",
-        message_id="<a@example.com>",
-        content_digest="digest-2",
-        since=NOW - timedelta(hours=24),
-    )
-    assert other is None
+    assert other_content.id != first.id
+    assert await store.count_jobs(since=since) == 3
 
 
 async def test_retention_deletes_documents_keeps_history(store: Store) -> None:

@@ -64,6 +64,10 @@ def may_send_faxes(probe: Mapping[str, Any]) -> tuple[bool, str]:
     return False, "RingCentral did not say whether the extension is enabled"
 
 
+def _seconds(value: object) -> str:
+    return f"{value:g}s" if isinstance(value, int | float) else "?"
+
+
 def _ringcentral_text(found: Mapping[str, Any]) -> str:
     name = found.get("name") or "?"
     lines = [
@@ -85,8 +89,8 @@ def _ringcentral_text(found: Mapping[str, Any]) -> str:
                 [
                     str(group),
                     str(state.get("limit", "?")),
-                    f"{state.get('window', '?')}s",
-                    f"{state.get('wait', 0)}s",
+                    _seconds(state.get("window")),
+                    _seconds(state.get("wait", 0)),
                     str(state.get("penalties", 0)),
                     said or "-",
                 ]

@@ -114,7 +114,7 @@ def _status_mail(job: Job) -> str:
     if job.notified_at is not None:
         return f"done {when(job.notified_at)}"
     if not job.notify:
-        return "not wanted (automatic mail)"
+        return "not wanted"
     return "after the final status" if not job.state.is_final else "pending"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,12 +21,14 @@ from mail2fax.commands.context import open_store
 from mail2fax.commands.render import job_summary, recipient_text, size
 from mail2fax.errors import InvalidOption, TooLarge
 from mail2fax.gate import Quotas
-from mail2fax.message import cut_cover_text
+from mail2fax.message import COVER_TEXT_LIMIT
 from mail2fax.models import Document, FaxOptions, FaxRequest, Recipient
 from mail2fax.number_policy import NumberPolicy
 from mail2fax.options import parse_options
 from mail2fax.settings import Settings
 from mail2fax.sniffing import safe_filename, sniff
+
+STDIN = "-"
 
 
 def _now() -> datetime:
@@ -46,12 +49,19 @@ def read_recipients(numbers: Sequence[str], settings: Settings) -> tuple[Recipie
 
 
 def read_documents(paths: Sequence[Path], max_bytes: int) -> tuple[Document, ...]:
-    """Each file's bytes, sniffed against the allow-list and given a safe name; all or nothing."""
+    """Each file's bytes, sniffed against the allow-list and given a safe name; all or nothing.
+
+    A file named ``-`` is read from standard input (for ``docker exec -i`` and ``systemd-run
+    --pipe``, where the daemon's user cannot open the operator's files).
+    """
     total = 0
     documents: list[Document] = []
+    if sum(1 for path in paths if str(path) == STDIN) > 1:
+        raise CommandError("standard input (-) can be only one of the files")
     for position, path in enumerate(paths, start=1):
+        from_stdin = str(path) == STDIN
         try:
-            data = path.read_bytes()
+            data = sys.stdin.buffer.read(max_bytes + 1) if from_stdin else path.read_bytes()
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror or exc}") from exc
         total += len(data)
@@ -59,8 +69,8 @@ def read_documents(paths: Sequence[Path], max_bytes: int) -> tuple[Document, ...
             raise TooLarge(
                 f"the documents are over the limit of {size(max_bytes)} (MAIL2FAX_MAX_DOCUMENT_BYTES)"
             )
-        found = sniff(data, label=path.name)
-        name = safe_filename(path.name, found.extension, position)
+        found = sniff(data, label="standard input" if from_stdin else path.name)
+        name = safe_filename(None if from_stdin else path.name, found.extension, position)
         documents.append(Document(filename=name, content_type=found.content_type, data=data))
     return tuple(documents)
 
@@ -94,8 +104,12 @@ async def send_fax(
 ) -> Report:
     if not files:
         raise CommandError("nothing to fax: name at least one file")
-    if len(cover_text) > 1024:
-        raise InvalidOption("--cover: the cover page text is longer than RingCentral's 1024 characters")
+    if len(cover_text) > COVER_TEXT_LIMIT:
+        raise InvalidOption(
+            f"--cover: the cover page text is longer than RingCentral's {COVER_TEXT_LIMIT} characters"
+        )
+    if sender and ("@" not in sender or any(c.isspace() or c in "<>" for c in sender)):
+        raise InvalidOption(f"--from: {sender!r} is not a mail address")
     options = fax_options(settings, resolution=resolution, send_at=send_at)
     recipients = read_recipients(numbers, settings)
     policy = NumberPolicy.build(
@@ -113,7 +127,7 @@ async def send_fax(
     request = FaxRequest(
         sender=sender,
         recipients=recipients,
-        cover_text=cut_cover_text(cover_text),
+        cover_text=cover_text,
         documents=documents,
         options=options,
         subject=cover_text,

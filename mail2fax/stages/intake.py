@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from mail2fax.addressing import parse_recipient
 from mail2fax.doorbell import Doorbell
-from mail2fax.errors import Deferral, InvalidOption, Refusal, StoreError, StoreFull
+from mail2fax.errors import Deferral, DuplicateMail, InvalidOption, Refusal, StoreError, StoreFull
 from mail2fax.message import ParsedMail, cut_cover_text, parse_mail
 from mail2fax.models import Cover, FaxRequest, Recipient, Resolution
 from mail2fax.options import parse_options
@@ -159,21 +159,6 @@ class IntakeHandler:
     async def _accept(self, sender: str, recipients: Sequence[Recipient], parsed: Parsed) -> str:
         mail = parsed.mail
         now = self._clock()
-        if mail.message_id and self._rules.duplicate_window > 0:
-            earlier = await self._store.find_duplicate(
-                sender=sender,
-                message_id=mail.message_id,
-                content_digest=parsed.digest,
-                since=now - timedelta(seconds=self._rules.duplicate_window),
-            )
-            if earlier is not None:
-                log.info(
-                    "job=%s duplicate of Message-ID %s from %s received again: not faxed twice",
-                    earlier.id,
-                    mail.message_id,
-                    sender or "<>",
-                )
-                return f"250 2.0.0 Already queued as {earlier.id} (duplicate not faxed again)"
         options, cover_subject = parse_options(
             mail.fax_headers,
             mail.subject,
@@ -195,9 +180,23 @@ class IntakeHandler:
             content_digest=parsed.digest,
             notify=not mail.auto_submitted,
         )
-        job = await self._store.enqueue(
-            request, backend=self._rules.backend, lifetime=self._rules.lifetime, now=now
-        )
+        window = self._rules.duplicate_window
+        try:
+            job = await self._store.enqueue(
+                request,
+                backend=self._rules.backend,
+                lifetime=self._rules.lifetime,
+                now=now,
+                duplicate_since=now - timedelta(seconds=window) if window > 0 else None,
+            )
+        except DuplicateMail as duplicate:
+            log.info(
+                "job=%s duplicate of Message-ID %s from %s received again: not faxed twice",
+                duplicate.job_id,
+                mail.message_id,
+                sender or "<>",
+            )
+            return f"250 2.0.0 Already queued as {duplicate.job_id} (duplicate not faxed again)"
         self._submit_bell.ring()
         return f"250 2.0.0 Queued as {job.id}"
 

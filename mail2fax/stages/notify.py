@@ -45,8 +45,11 @@ class NotifyStage:
         self._wakeup = wakeup
         self._clock = clock
         self._relay_down: str | None = None
+        self._stopping = asyncio.Event()
+        self.busy = False
 
     async def run(self, stopping: asyncio.Event) -> None:
+        self._stopping = stopping
         while not stopping.is_set():
             try:
                 await self.run_once()
@@ -58,24 +61,37 @@ class NotifyStage:
         """Send the status mails that are due; returns how many were sent."""
         sent = 0
         for job in await self._store.awaiting_notification(self._clock(), limit=100):
+            if self._stopping.is_set():
+                break
             if not wants_status_mail(job):
                 await self._store.mark_notified(job.id, self._clock(), "no status mail: automatic sender")
                 continue
+            self.busy = True
             try:
-                await self._deliver(job)
-            except PermanentRelayError as exc:
-                log.error("job=%s status mail refused by the relay: %s", job.id, exc)
-                await self._store.mark_notified(job.id, self._clock(), f"status mail refused: {exc}")
-                continue
-            except RelayError as exc:
-                await self._postpone(job, exc)
+                outcome = await self._notify(job)
+            finally:
+                self.busy = False
+            if outcome is None:
                 break
-            if self._relay_down is not None:
-                log.warning("the relay takes status mails again")
-                self._relay_down = None
-            await self._store.mark_notified(job.id, self._clock(), f"status mail sent to {job.sender}")
-            sent += 1
+            sent += outcome
         return sent
+
+    async def _notify(self, job: Job) -> int | None:
+        """Mail one sender and record it: 1 sent, 0 refused for good, None when the relay is down."""
+        try:
+            await self._deliver(job)
+        except PermanentRelayError as exc:
+            log.error("job=%s status mail refused by the relay: %s", job.id, exc)
+            await self._store.mark_notified(job.id, self._clock(), f"status mail refused: {exc}")
+            return 0
+        except RelayError as exc:
+            await self._postpone(job, exc)
+            return None
+        if self._relay_down is not None:
+            log.warning("the relay takes status mails again")
+            self._relay_down = None
+        await self._store.mark_notified(job.id, self._clock(), f"status mail sent to {job.sender}")
+        return 1
 
     async def _deliver(self, job: Job) -> None:
         now = self._clock()

@@ -59,8 +59,11 @@ class SubmitStage:
         self._finished = finished
         self._clock = clock
         self._outage: str | None = None
+        self._stopping = asyncio.Event()
+        self.busy = False
 
     async def run(self, stopping: asyncio.Event) -> None:
+        self._stopping = stopping
         while not stopping.is_set():
             try:
                 await self.run_once()
@@ -84,6 +87,8 @@ class SubmitStage:
             return 0
         handled = 0
         for job in await self._store.due(self._clock(), self._settings.batch):
+            if self._stopping.is_set():
+                break
             handled += 1
             if not await self._submit(job):
                 break
@@ -158,7 +163,15 @@ class SubmitStage:
         )
         if claimed is None:
             return True
-        documents = await self._store.documents(job.id)
+        self.busy = True
+        try:
+            return await self._send(claimed)
+        finally:
+            self.busy = False
+
+    async def _send(self, claimed: Job) -> bool:
+        """The request in hand: shutdown waits for it to finish rather than cancel it."""
+        documents = await self._store.documents(claimed.id)
         try:
             submission = await self._backend.submit(claimed, documents)
         except PermanentBackendError as exc:

@@ -27,6 +27,8 @@ def failure_summary(results: tuple[RecipientResult, ...], detail: str | None) ->
 
 
 class TrackStage:
+    busy = False  # only reads and records outcomes: safe to stop at any moment
+
     def __init__(
         self,
         store: Store,

@@ -77,6 +77,7 @@ class RecordedRequest:
     group: str
     status: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)
 
 
 @dataclass(slots=True)

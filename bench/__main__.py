@@ -1,0 +1,129 @@
+"""``python -m bench``: run the benchmarks and print a Markdown report (see docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bench import api, intake, machine, scans
+from bench.mails import MiB, SmallMails, pdf_of_size
+from bench.procs import ROOT, Systems, start
+
+SYSTEMS = ("bare", "mail2fax")
+INTAKE_SESSIONS = (1, 8, 32)
+SCAN_CONCURRENCY = (1, 4)
+
+
+def _order(round_number: int) -> tuple[str, ...]:
+    """a, b then b, a: neither system always runs first."""
+    return SYSTEMS if round_number % 2 == 0 else SYSTEMS[::-1]
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+async def _intake(systems: Systems, rounds: int, per_session: dict[int, int]) -> list[intake.IntakeRound]:
+    mails = SmallMails()
+    results: list[intake.IntakeRound] = []
+    for sessions in INTAKE_SESSIONS:
+        for number in range(rounds):
+            for system in _order(number):
+                server = await systems.start(system)
+                try:
+                    result = await intake.intake_round(
+                        server, sessions, per_session[sessions], mails, f"r{number}s{sessions}"
+                    )
+                finally:
+                    await server.stop()
+                results.append(result)
+                _say(
+                    f"intake sessions={sessions} round={number} {system}: {result.rate:.0f} mails/s "
+                    f"p99={1000 * sorted(result.latencies)[int(0.99 * (len(result.latencies) - 1))]:.1f} ms"
+                )
+    return results
+
+
+async def _scans(systems: Systems, rounds: int, pdf_size: int) -> list[scans.ScanRound]:
+    pdf = pdf_of_size(pdf_size)
+    small = SmallMails()
+    results: list[scans.ScanRound] = []
+    for concurrent in SCAN_CONCURRENCY:
+        for number in range(rounds):
+            for system in _order(number):
+                server = await systems.start(system)
+                try:
+                    result = await scans.scans_round(server, concurrent, pdf, small, f"r{number}c{concurrent}")
+                finally:
+                    await server.stop()
+                results.append(result)
+                _say(
+                    f"scans concurrent={concurrent} round={number} {system}: peak {result.peak_rss / MiB:.0f} MiB "
+                    f"big {max(result.big):.2f} s, probe max {1000 * max(result.probe, default=0):.0f} ms"
+                )
+    return results
+
+
+async def main(args: argparse.Namespace) -> int:
+    data_root = Path(args.data_root).resolve()
+    data_root.mkdir(parents=True, exist_ok=True)
+    logs = Path(tempfile.mkdtemp(prefix="bench-logs-", dir=data_root))
+    rounds = 1 if args.quick else args.rounds
+    per_session = {1: 40, 8: 10, 32: 4} if args.quick else {1: 300, 8: 80, 32: 25}
+    lines = ["## Results", ""]
+    lines += [f"- {name}: {value}" for name, value in machine.describe(ROOT, args.loop, data_root)]
+    lines += [f"- command: `python -m bench {' '.join(sys.argv[1:])}`".replace("  ", " "), ""]
+    record: dict[str, Any] = {"machine": dict(machine.describe(ROOT, args.loop, data_root))}
+    began = time.monotonic()
+    if "intake" in args.only or "scans" in args.only:
+        emulator = await start("emulator", "bench.emulator_server", logs=logs)
+        systems = Systems(args.loop, data_root, logs, emulator.address)
+        try:
+            if "intake" in args.only:
+                intake_rounds = await _intake(systems, rounds, per_session)
+                lines += [*intake.report(intake_rounds, INTAKE_SESSIONS), ""]
+                record["intake"] = [asdict(r) for r in intake_rounds]
+            if "scans" in args.only:
+                scan_rounds = await _scans(systems, rounds, args.scan_mib * MiB)
+                lines += [*scans.report(scan_rounds, SCAN_CONCURRENCY), ""]
+                record["scans"] = [asdict(r) for r in scan_rounds]
+        finally:
+            await emulator.stop()
+    if "api" in args.only:
+        tracked, paced = await api.run(data_root, quick=args.quick)
+        lines += [*api.report(tracked, paced), ""]
+        record["api"] = {"tracking": [asdict(t) for t in tracked], "pacing": asdict(paced)}
+    lines.append(f"Total run time: {time.monotonic() - began:.0f} s.")
+    print("\n".join(lines))
+    if args.json:
+        Path(args.json).write_text(json.dumps(record, indent=1, default=str))
+    return 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="one short round of everything (a smoke run)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per system and setting (3)")
+    parser.add_argument(
+        "--only", nargs="+", choices=["intake", "scans", "api"], default=["intake", "scans", "api"]
+    )
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio", help="the servers' loop")
+    parser.add_argument(
+        "--data-root",
+        default="/var/tmp",
+        help="where the data directories go: a real disk, as fsync is part of the work (/var/tmp)",
+    )
+    parser.add_argument("--scan-mib", type=int, default=20, help="size of the scanned PDF in MiB (20)")
+    parser.add_argument("--json", metavar="FILE", help="also write every measurement as JSON")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse_args())))

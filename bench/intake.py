@@ -1,0 +1,95 @@
+"""Intake: small mails over 1, 8 and 32 concurrent SMTP sessions, many mails per session."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from bench.mails import SmallMails
+from bench.procs import Server, cpu_seconds
+from bench.smtp_load import Session
+from bench.stats import median, percentile, spread
+
+WARM_UP = 3  # mails per session before the clock starts
+
+
+@dataclass
+class IntakeRound:
+    system: str
+    sessions: int
+    mails: int
+    elapsed: float
+    latencies: list[float]
+    cpu: float
+
+    @property
+    def rate(self) -> float:
+        return self.mails / self.elapsed
+
+    @property
+    def cpu_per_mail(self) -> float:
+        return self.cpu / self.mails
+
+
+async def intake_round(
+    server: Server, sessions: int, per_session: int, mails: SmallMails, tag: str
+) -> IntakeRound:
+    """Open the sessions, warm them up, then time ``per_session`` mails on each, all at once."""
+    batches = [
+        [mails.make(f"{tag}-{session}-{index}") for index in range(WARM_UP + per_session)]
+        for session in range(sessions)
+    ]
+    connections = await asyncio.gather(*(Session.open(server.port) for _ in range(sessions)))
+    latencies: list[float] = []
+    try:
+        await asyncio.gather(
+            *(_send_all(c, batch[:WARM_UP], []) for c, batch in zip(connections, batches, strict=True))
+        )
+        cpu_before = cpu_seconds(server.pid)
+        began = time.perf_counter()
+        await asyncio.gather(
+            *(_send_all(c, batch[WARM_UP:], latencies) for c, batch in zip(connections, batches, strict=True))
+        )
+        elapsed = time.perf_counter() - began
+        cpu = cpu_seconds(server.pid) - cpu_before
+    finally:
+        await asyncio.gather(*(connection.close() for connection in connections))
+    return IntakeRound(server.name, sessions, sessions * per_session, elapsed, latencies, cpu)
+
+
+async def _send_all(session: Session, batch: list[bytes], latencies: list[float]) -> None:
+    for data in batch:
+        latencies.append(await session.send(data))
+
+
+def report(rounds: list[IntakeRound], concurrency: tuple[int, ...]) -> list[str]:
+    lines = [
+        "### Intake: small mails (about 2 KB of text and a one-page PDF)",
+        "",
+        "Per system and number of sessions: median over rounds (min–max). Time-to-250 is measured by "
+        "the client from the end of DATA to the reply.",
+        "",
+        "| sessions | system | mails/s | p50 ms | p99 ms | server CPU ms/mail | mail2fax/bare mails/s |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for sessions in concurrency:
+        rates: dict[str, list[float]] = {}
+        for system in ("bare", "mail2fax"):
+            these = [r for r in rounds if r.system == system and r.sessions == sessions]
+            if not these:
+                continue
+            rates[system] = [r.rate for r in these]
+            ratio = ""
+            if system == "mail2fax" and "bare" in rates:
+                pairs = [m / b for m, b in zip(rates["mail2fax"], rates["bare"], strict=False)]
+                ratio = f"{median(rates['mail2fax']) / median(rates['bare']):.2f}"
+                if len(pairs) > 1:
+                    ratio += f" ({min(pairs):.2f}–{max(pairs):.2f})"
+            lines.append(
+                f"| {sessions} | {system} | {spread([r.rate for r in these], 0)} "
+                f"| {spread([percentile(r.latencies, 0.5) for r in these], 2, 1000)} "
+                f"| {spread([percentile(r.latencies, 0.99) for r in these], 2, 1000)} "
+                f"| {spread([r.cpu_per_mail for r in these], 2, 1000)} | {ratio} |"
+            )
+    return lines

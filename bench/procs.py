@@ -1,0 +1,156 @@
+"""The processes under test: started on port 0, found by the line they log when ready, measured in /proc."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+READY = re.compile(rb"(?:mail2fax ready backend=\S+ smtp_port|bare-smtp ready port|emulator ready url)=(\S+)")
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak RSS) of ``pid`` in bytes."""
+    found: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            found[name] = int(value.split()[0]) * 1024
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time ``pid`` has used so far, all its threads included."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    ticks = int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Server:
+    """One process under test; ``address`` is what its ready line announced (a port or a URL)."""
+
+    name: str
+    process: asyncio.subprocess.Process
+    log_path: Path
+    address: str
+    workdir: Path | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def port(self) -> int:
+        return int(self.address)
+
+    def status(self) -> dict[str, int]:
+        return proc_status(self.pid)
+
+    async def stop(self, *, at_most: float = 30.0) -> int:
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.process.wait(), timeout=at_most)
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        return self.process.returncode or 0
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+async def start(
+    name: str,
+    module: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    workdir: Path | None = None,
+    logs: Path,
+    at_most: float = 30.0,
+) -> Server:
+    """Run ``python -m module args`` with stderr to a file, and wait for its ready line."""
+    log_path = logs / f"{name}-{os.getpid()}-{len(list(logs.iterdir()))}.log"
+    with log_path.open("wb") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            module,
+            *args,
+            cwd=ROOT,
+            env=env if env is not None else dict(os.environ),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log_file,
+        )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + at_most
+    while loop.time() < deadline:
+        match = READY.search(log_path.read_bytes())
+        if match:
+            return Server(name, process, log_path, match[1].decode(), workdir)
+        if process.returncode is not None:
+            break
+        await asyncio.sleep(0.02)
+    if process.returncode is None:
+        process.kill()
+    await process.wait()
+    raise RuntimeError(f"{name} did not start:\n{log_path.read_text(errors='replace')[-3000:]}")
+
+
+def daemon_environment(data_dir: Path, emulator_url: str, **values: str) -> dict[str, str]:
+    """mail2fax's settings as production would pass them, pointed at the emulator."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MAIL2FAX_")}
+    env.update(
+        {
+            "MAIL2FAX_BACKEND": "ringcentral",
+            "MAIL2FAX_DATA_DIR": str(data_dir),
+            "MAIL2FAX_SMTP__HOST": "127.0.0.1",
+            "MAIL2FAX_SMTP__PORT": "0",
+            "MAIL2FAX_SMTP__HOSTNAME": "mail2fax.bench",
+            "MAIL2FAX_RINGCENTRAL__SERVER_URL": emulator_url,
+            "MAIL2FAX_RINGCENTRAL__CLIENT_ID": "test-client",
+            "MAIL2FAX_RINGCENTRAL__CLIENT_SECRET": "test-secret",
+            "MAIL2FAX_RINGCENTRAL__JWT": "test-jwt",
+            "MAIL2FAX_NOTIFY__FROM": "mail2fax@bench.test",
+            "MAIL2FAX_LOG_LEVEL": "INFO",
+        }
+    )
+    env.update(values)
+    return env
+
+
+class Systems:
+    """Starts the bare server and mail2fax, each round in a fresh process and data directory."""
+
+    def __init__(self, loop: str, data_root: Path, logs: Path, emulator_url: str):
+        self.loop = loop
+        self.data_root = data_root
+        self.logs = logs
+        self.emulator_url = emulator_url
+
+    async def start(self, system: str) -> Server:
+        if system == "bare":
+            return await start("bare", "bench.bare_server", "--loop", self.loop, logs=self.logs)
+        if system == "mail2fax":
+            workdir = Path(tempfile.mkdtemp(prefix="mail2fax-bench-", dir=self.data_root))
+            env = daemon_environment(workdir, self.emulator_url)
+            return await start(
+                "mail2fax", "bench.daemon", "--loop", self.loop, env=env, workdir=workdir, logs=self.logs
+            )
+        raise ValueError(system)
