@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -16,14 +17,13 @@ from bench import api, intake, machine, scans
 from bench.mails import MiB, SmallMails, pdf_of_size
 from bench.procs import ROOT, Systems, start
 
-SYSTEMS = ("bare", "mail2fax")
 INTAKE_SESSIONS = (1, 8, 32)
 SCAN_CONCURRENCY = (1, 4)
 
 
-def _order(round_number: int) -> tuple[str, ...]:
-    """a, b then b, a: neither system always runs first."""
-    return SYSTEMS if round_number % 2 == 0 else SYSTEMS[::-1]
+def _order(round_number: int, systems: tuple[str, ...]) -> tuple[str, ...]:
+    """a, b then b, a (a, b, c then c, b, a): no system always runs first."""
+    return systems if round_number % 2 == 0 else systems[::-1]
 
 
 def _say(text: str) -> None:
@@ -35,7 +35,7 @@ async def _intake(systems: Systems, rounds: int, per_session: dict[int, int]) ->
     results: list[intake.IntakeRound] = []
     for sessions in INTAKE_SESSIONS:
         for number in range(rounds):
-            for system in _order(number):
+            for system in _order(number, systems.names):
                 server = await systems.start(system)
                 try:
                     result = await intake.intake_round(
@@ -57,26 +57,28 @@ async def _scans(systems: Systems, rounds: int, pdf_size: int) -> list[scans.Sca
     results: list[scans.ScanRound] = []
     for concurrent in SCAN_CONCURRENCY:
         for number in range(rounds):
-            for system in _order(number):
+            for system in _order(number, systems.names):
                 server = await systems.start(system)
                 try:
-                    result = await scans.scans_round(server, concurrent, pdf, small, f"r{number}c{concurrent}")
+                    tag = f"r{number}c{concurrent}"
+                    result = await scans.scans_round(server, concurrent, pdf, small, tag)
                 finally:
                     await server.stop()
                 results.append(result)
                 _say(
-                    f"scans concurrent={concurrent} round={number} {system}: peak {result.peak_rss / MiB:.0f} MiB "
+                    f"scans concurrent={concurrent} round={number} {system}: "
+                    f"peak {result.peak_rss / MiB:.0f} MiB "
                     f"big {max(result.big):.2f} s, probe max {1000 * max(result.probe, default=0):.0f} ms"
                 )
     return results
 
 
 async def main(args: argparse.Namespace) -> int:
-    data_root = Path(args.data_root).resolve()
-    data_root.mkdir(parents=True, exist_ok=True)
+    data_root: Path = args.data_root
+    os.makedirs(data_root, exist_ok=True)
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-", dir=data_root))
     rounds = 1 if args.quick else args.rounds
-    per_session = {1: 40, 8: 10, 32: 4} if args.quick else {1: 300, 8: 80, 32: 25}
+    per_session = {1: 40, 8: 10, 32: 4} if args.quick else {1: 200, 8: 50, 32: 15}
     lines = ["## Results", ""]
     lines += [f"- {name}: {value}" for name, value in machine.describe(ROOT, args.loop, data_root)]
     lines += [f"- command: `python -m bench {' '.join(sys.argv[1:])}`".replace("  ", " "), ""]
@@ -84,7 +86,7 @@ async def main(args: argparse.Namespace) -> int:
     began = time.monotonic()
     if "intake" in args.only or "scans" in args.only:
         emulator = await start("emulator", "bench.emulator_server", logs=logs)
-        systems = Systems(args.loop, data_root, logs, emulator.address)
+        systems = Systems(args.loop, data_root, logs, emulator.address, args.before)
         try:
             if "intake" in args.only:
                 intake_rounds = await _intake(systems, rounds, per_session)
@@ -103,8 +105,12 @@ async def main(args: argparse.Namespace) -> int:
     lines.append(f"Total run time: {time.monotonic() - began:.0f} s.")
     print("\n".join(lines))
     if args.json:
-        Path(args.json).write_text(json.dumps(record, indent=1, default=str))
+        Path(args.json).write_text(json.dumps(record, indent=1, default=str))  # noqa: ASYNC240 - after the load
     return 0
+
+
+def _absolute(text: str) -> Path:
+    return Path(text).absolute()
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -117,11 +123,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio", help="the servers' loop")
     parser.add_argument(
         "--data-root",
+        type=_absolute,
         default="/var/tmp",
         help="where the data directories go: a real disk, as fsync is part of the work (/var/tmp)",
     )
     parser.add_argument("--scan-mib", type=int, default=20, help="size of the scanned PDF in MiB (20)")
     parser.add_argument("--json", metavar="FILE", help="also write every measurement as JSON")
+    parser.add_argument(
+        "--before",
+        type=_absolute,
+        metavar="TREE",
+        help="also run mail2fax from this source tree (e.g. git archive of an older commit), as 'before'",
+    )
     return parser.parse_args(argv)
 
 

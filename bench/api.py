@@ -40,7 +40,7 @@ def utcnow() -> datetime:
 
 
 def _settings(rc: RingCentralEmulator, data_dir: Path, **ringcentral: Any) -> Settings:
-    return Settings(  # type: ignore[call-arg]
+    return Settings(
         _env_file=None,
         backend="ringcentral",
         data_dir=data_dir,
@@ -172,7 +172,7 @@ class PacingResult:
 
     @property
     def rate(self) -> float:
-        """Requests per window after the first full window: (N − L) · W / (t_N − t_L)."""
+        """Requests per window after the first full window: (N - L) · W / (t_N - t_L)."""
         span = self.starts[-1] - self.starts[self.limit - 1]
         return (len(self.starts) - self.limit) * self.window / span if span > 0 else math.nan
 

@@ -26,7 +26,7 @@ class Sink:
         return "250 2.0.0 OK"
 
 
-class BareSMTP(SMTP):  # type: ignore[misc]
+class BareSMTP(SMTP):
     line_length_limit = MiB
 
 
@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args()
     if args.loop == "uvloop":
-        import uvloop
+        import uvloop  # type: ignore[import-not-found,unused-ignore]
 
         uvloop.run(serve())
     else:

@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     args = parser.parse_args()
     if args.loop == "uvloop":
-        import uvloop
+        import uvloop  # type: ignore[import-not-found,unused-ignore]
 
         uvloop.run(serve())
     else:

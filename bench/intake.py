@@ -67,25 +67,25 @@ def report(rounds: list[IntakeRound], concurrency: tuple[int, ...]) -> list[str]
     lines = [
         "### Intake: small mails (about 2 KB of text and a one-page PDF)",
         "",
-        "Per system and number of sessions: median over rounds (min–max). Time-to-250 is measured by "
+        "Per system and number of sessions: median over rounds (min-max). Time-to-250 is measured by "
         "the client from the end of DATA to the reply.",
         "",
-        "| sessions | system | mails/s | p50 ms | p99 ms | server CPU ms/mail | mail2fax/bare mails/s |",
+        "| sessions | system | mails/s | p50 ms | p99 ms | server CPU ms/mail | mails/s vs bare |",
         "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for sessions in concurrency:
         rates: dict[str, list[float]] = {}
-        for system in ("bare", "mail2fax"):
+        for system in ("bare", "before", "mail2fax"):
             these = [r for r in rounds if r.system == system and r.sessions == sessions]
             if not these:
                 continue
             rates[system] = [r.rate for r in these]
             ratio = ""
-            if system == "mail2fax" and "bare" in rates:
-                pairs = [m / b for m, b in zip(rates["mail2fax"], rates["bare"], strict=False)]
-                ratio = f"{median(rates['mail2fax']) / median(rates['bare']):.2f}"
+            if system != "bare" and "bare" in rates:
+                pairs = [m / b for m, b in zip(rates[system], rates["bare"], strict=False)]
+                ratio = f"{median(rates[system]) / median(rates['bare']):.2f}"
                 if len(pairs) > 1:
-                    ratio += f" ({min(pairs):.2f}–{max(pairs):.2f})"
+                    ratio += f" ({min(pairs):.2f}-{max(pairs):.2f})"
             lines.append(
                 f"| {sessions} | {system} | {spread([r.rate for r in these], 0)} "
                 f"| {spread([percentile(r.latencies, 0.5) for r in these], 2, 1000)} "

@@ -37,7 +37,7 @@ def _libmagic() -> str:
     try:
         import magic
 
-        return str(magic.version())
+        return str(magic.version())  # type: ignore[no-untyped-call,unused-ignore]
     except (ImportError, AttributeError, OSError):
         return "unknown"
 

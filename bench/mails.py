@@ -12,10 +12,11 @@ MiB = 1024 * 1024
 SENDER = "scanner@bench.test"
 RECIPIENT = "14155551212@fax.local"
 _BOUNDARY = "bench-boundary-7f3a"
-_WORDS = (
-    "please find the signed order attached and fax it to the supplier before noon "
-    "the delivery address is unchanged and the invoice follows by post this week"
-).split()
+_WORDS = [
+    *("please", "find", "the", "signed", "order", "attached", "and", "fax", "it", "to"),
+    *("the", "supplier", "before", "noon", "the", "delivery", "address", "is", "unchanged"),
+    *("and", "the", "invoice", "follows", "by", "post", "this", "week"),
+]
 
 
 def _lines(text_bytes: int, seed: int) -> str:
@@ -42,7 +43,8 @@ def pdf_of_size(size: int, *, seed: int = 20) -> bytes:
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
         b"/Resources << /XObject << /Im1 4 0 R >> >> /Contents 5 0 R >>",
         b"<< /Type /XObject /Subtype /Image /Width 2550 /Height 3300 /ColorSpace /DeviceRGB "
-        b"/BitsPerComponent 8 /Filter /DCTDecode /Length %d >>\nstream\n" % len(image)
+        b"/BitsPerComponent 8 /Filter /DCTDecode /Length %d >>\nstream\n"
+        % len(image)
         + image
         + b"\nendstream",
         b"<< /Length 35 >>\nstream\nq 612 0 0 792 0 0 cm /Im1 Do Q\nendstream",

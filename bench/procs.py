@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import shutil
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+_SERIAL = itertools.count(1)
 READY = re.compile(rb"(?:mail2fax ready backend=\S+ smtp_port|bare-smtp ready port|emulator ready url)=(\S+)")
 
 
@@ -81,18 +83,19 @@ async def start(
     *args: str,
     env: dict[str, str] | None = None,
     workdir: Path | None = None,
+    cwd: Path = ROOT,
     logs: Path,
     at_most: float = 30.0,
 ) -> Server:
     """Run ``python -m module args`` with stderr to a file, and wait for its ready line."""
-    log_path = logs / f"{name}-{os.getpid()}-{len(list(logs.iterdir()))}.log"
+    log_path = logs / f"{name}-{next(_SERIAL)}.log"
     with log_path.open("wb") as log_file:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             module,
             *args,
-            cwd=ROOT,
+            cwd=cwd,
             env=env if env is not None else dict(os.environ),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
@@ -136,21 +139,35 @@ def daemon_environment(data_dir: Path, emulator_url: str, **values: str) -> dict
 
 
 class Systems:
-    """Starts the bare server and mail2fax, each round in a fresh process and data directory."""
+    """Starts the bare server and mail2fax, each round in a fresh process and data directory.
 
-    def __init__(self, loop: str, data_root: Path, logs: Path, emulator_url: str):
+    ``before`` is another source tree of mail2fax (for example ``git archive`` of an older
+    commit): the system "before" runs the daemon from it, with this tree's launcher.
+    """
+
+    def __init__(self, loop: str, data_root: Path, logs: Path, emulator_url: str, before: Path | None = None):
         self.loop = loop
         self.data_root = data_root
         self.logs = logs
         self.emulator_url = emulator_url
+        self.before = before
+        self.names: tuple[str, ...] = ("bare", "mail2fax")
+        if before is not None:
+            self.names = ("bare", "before", "mail2fax")
 
     async def start(self, system: str) -> Server:
         if system == "bare":
             return await start("bare", "bench.bare_server", "--loop", self.loop, logs=self.logs)
-        if system == "mail2fax":
+        if system in ("mail2fax", "before"):
             workdir = Path(tempfile.mkdtemp(prefix="mail2fax-bench-", dir=self.data_root))
-            env = daemon_environment(workdir, self.emulator_url)
+            env = daemon_environment(workdir, self.emulator_url, MAIL2FAX_SHUTDOWN_TIMEOUT="2")
+            cwd = ROOT
+            if system == "before":
+                assert self.before is not None
+                # The older tree comes first on the path; the launcher is found in this one.
+                env["PYTHONPATH"] = os.pathsep.join([str(self.before), str(ROOT)])
+                cwd = workdir
             return await start(
-                "mail2fax", "bench.daemon", "--loop", self.loop, env=env, workdir=workdir, logs=self.logs
+                system, "bench.daemon", "--loop", self.loop, env=env, workdir=workdir, cwd=cwd, logs=self.logs
             )
         raise ValueError(system)

@@ -58,8 +58,21 @@ async def main(args: argparse.Namespace) -> None:
     server = await systems.start("mail2fax")
     out = Path(args.output)
     spy = subprocess.Popen(  # noqa: ASYNC220 - a profiler running beside the load, waited for below
-        [_py_spy(), "record", "--pid", str(server.pid), "--threads", "--format", "raw", "-r", "250",
-         "--output", str(out), "--nonblocking", *(["--gil"] if args.gil else [])],
+        [
+            _py_spy(),
+            "record",
+            "--pid",
+            str(server.pid),
+            "--threads",
+            "--format",
+            "raw",
+            "-r",
+            "250",
+            "--output",
+            str(out),
+            "--nonblocking",
+            *(["--gil"] if args.gil else []),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -67,7 +80,8 @@ async def main(args: argparse.Namespace) -> None:
         await asyncio.sleep(1.0)
         if args.load == "intake":
             result = await intake.intake_round(server, 8, 200, SmallMails(), "profile")
-            print(f"{result.rate:.0f} mails/s, {1000 * result.cpu_per_mail:.2f} ms CPU per mail", file=sys.stderr)
+            cpu = 1000 * result.cpu_per_mail
+            print(f"{result.rate:.0f} mails/s, {cpu:.2f} ms CPU per mail", file=sys.stderr)
         else:
             pdf = pdf_of_size(20 * MiB)
             outcome = await scans.scans_round(server, 4, pdf, SmallMails(), "profile")

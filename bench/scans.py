@@ -27,9 +27,7 @@ class ScanRound:
     probe: list[float]
 
 
-async def scans_round(
-    server: Server, concurrent: int, pdf: bytes, small: SmallMails, tag: str
-) -> ScanRound:
+async def scans_round(server: Server, concurrent: int, pdf: bytes, small: SmallMails, tag: str) -> ScanRound:
     """Send ``concurrent`` big mails at once while a probe session keeps sending small mails."""
     scans = [big_scan(f"{tag}-big-{index}", pdf) for index in range(concurrent)]
     probe = await Session.open(server.port)
@@ -65,24 +63,24 @@ def report(rounds: list[ScanRound], concurrency: tuple[int, ...]) -> list[str]:
     lines = [
         f"### Big scans: {size:.1f} MiB mails (a 20 MiB PDF in base64)",
         "",
-        "Median over rounds (min–max). Peak RSS is the server process's VmHWM over the round (a fresh "
+        "Median over rounds (min-max). Peak RSS is the server process's VmHWM over the round (a fresh "
         "process each round); *upload+250* is from the first byte of the big mails to the last 250; "
         "the probe sends small mails on another session, 10 ms apart, for as long as the big ones take.",
         "",
         "| big mails at once | system | idle RSS MiB | peak RSS MiB | big time-to-250 s "
-        "| upload+250 s | probe mails | probe p50 ms | probe p99 ms | probe max ms | peak RSS mail2fax/bare |",
+        "| upload+250 s | probe mails | probe p50 ms | probe p99 ms | probe max ms | peak RSS vs bare |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for concurrent in concurrency:
         peaks: dict[str, list[float]] = {}
-        for system in ("bare", "mail2fax"):
+        for system in ("bare", "before", "mail2fax"):
             these = [r for r in rounds if r.system == system and r.concurrent == concurrent]
             if not these:
                 continue
             peaks[system] = [r.peak_rss / MiB for r in these]
             ratio = ""
-            if system == "mail2fax" and "bare" in peaks:
-                pairs = [m / b for m, b in zip(peaks["mail2fax"], peaks["bare"], strict=False)]
+            if system != "bare" and "bare" in peaks:
+                pairs = [m / b for m, b in zip(peaks[system], peaks["bare"], strict=False)]
                 ratio = spread(pairs, 2)
             lines.append(
                 f"| {concurrent} | {system} | {spread([r.idle_rss / MiB for r in these], 0)} "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from bench.mails import RECIPIENT, SENDER
@@ -67,7 +68,5 @@ class Session:
         except (SMTPFailure, ConnectionError):
             pass
         self._writer.close()
-        try:
+        with contextlib.suppress(ConnectionError):
             await self._writer.wait_closed()
-        except ConnectionError:
-            pass

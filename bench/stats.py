@@ -21,10 +21,10 @@ def median(values: Sequence[float]) -> float:
 
 
 def spread(values: Sequence[float], digits: int = 1, scale: float = 1.0) -> str:
-    """``median (min–max)`` of per-round figures, scaled and rounded for a table cell."""
+    """``median (min-max)`` of per-round figures, scaled and rounded for a table cell."""
     if not values:
         return "n/a"
     scaled = [value * scale for value in values]
     if len(scaled) == 1:
         return f"{scaled[0]:.{digits}f}"
-    return f"{median(scaled):.{digits}f} ({min(scaled):.{digits}f}–{max(scaled):.{digits}f})"
+    return f"{median(scaled):.{digits}f} ({min(scaled):.{digits}f}-{max(scaled):.{digits}f})"

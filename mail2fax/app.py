@@ -15,16 +15,18 @@ import httpx
 from mail2fax import sdnotify
 from mail2fax.backends.base import FaxBackend
 from mail2fax.doorbell import Doorbell
-from mail2fax.errors import ConfigError, StoreError
+from mail2fax.errors import ConfigError, InvalidOption, StoreError
 from mail2fax.gate import build_gate
 from mail2fax.health import BackendWatch, WatchedBackend
 from mail2fax.listener import GatewaySMTP, Listener, server_tls_context
 from mail2fax.mailer import Mailer
 from mail2fax.metrics import Metrics
 from mail2fax.metrics_server import MetricsServer, daemon_routes
+from mail2fax.number_policy import NumberPolicy
+from mail2fax.options import parse_cover
 from mail2fax.settings import MiB, Settings
 from mail2fax.smtp_auth import session_options
-from mail2fax.stages.intake import Gate, IntakeHandler, IntakeRules
+from mail2fax.stages.intake import Gate, IntakeHandler, IntakeRules, check_cover_for_backend
 from mail2fax.stages.notify import NotifyStage
 from mail2fax.stages.submit import SubmitStage
 from mail2fax.stages.track import TrackStage
@@ -60,6 +62,25 @@ def build_backend(
 
         return FaxOutBackend(settings.faxout, client)
     raise ConfigError(f"MAIL2FAX_BACKEND: unknown backend {settings.backend!r}")
+
+
+def check_settings(settings: Settings) -> None:
+    """Find what the settings get wrong before anything starts: one ConfigError naming the variable."""
+    if settings.cover is not None and settings.cover.strip():
+        try:
+            cover = parse_cover(settings.cover)
+        except ValueError as exc:
+            raise ConfigError(f"MAIL2FAX_COVER: {exc}") from None
+        try:
+            check_cover_for_backend(cover, settings.backend, source="MAIL2FAX_COVER")
+        except InvalidOption as exc:
+            raise ConfigError(exc.reason) from None
+    NumberPolicy.build(
+        countries=settings.effective_allowed_countries,
+        blocked_types=settings.blocked_number_types,
+        allowed_prefixes=settings.allowed_prefixes,
+        denied_prefixes=settings.denied_prefixes,
+    )
 
 
 def intake_rules(settings: Settings) -> IntakeRules:
@@ -106,6 +127,7 @@ class Daemon:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then shut down gracefully within the configured time."""
         settings = self.settings
+        check_settings(settings)
         store = await Store.open(
             settings.database_path, settings.spool_dir, on_transition=self.metrics.observe_transition
         )

@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from mail2fax import logs
-from mail2fax.app import Daemon
+from mail2fax.app import Daemon, check_settings
 from mail2fax.commands import Report, probe, queue, send
 from mail2fax.commands.queue import parse_duration
 from mail2fax.commands_security import hash_password_command
@@ -45,6 +45,7 @@ def _serve(settings: Settings) -> int:
 
 
 def _check_config(settings: Settings) -> int:
+    check_settings(settings)
     print(json.dumps(masked(settings), indent=2, sort_keys=True))
     return 0
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import binascii
 import io
 import re
+import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import Message
@@ -34,6 +36,10 @@ _LINE_END = re.compile(r"\r\n|\r|\n")
 _TAG_NAME = re.compile(r"<([a-z][a-z0-9]*)")
 _FEED_BYTES = 64 * 1024  # the parser is fed this much at a time, never the whole mail as one string
 _DECODE_CHARS = 1024 * 1024  # base64 attachments are decoded this much at a time (a multiple of 4)
+_BIG_RUN = 1024 * 1024  # base64 stretches this long are kept out of the email parser (see _Runs)
+_SCAN_BYTES = 256 * 1024  # the mail is searched for them this much at a time (at most _BIG_RUN)
+_BASE64_OR_CRLF = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n"
+_OTHER_BYTES = bytes(1 if byte in _BASE64_OR_CRLF else 0 for byte in range(256))  # 0: any other
 
 
 class _Registry(HeaderRegistry):
@@ -130,7 +136,10 @@ def _parse(raw: bytes, body_mode: BodyMode, limit: int) -> ParsedMail:
     containers = sum(1 for _ in _CONTAINER.finditer(raw.lower()))
     if containers > MAX_CONTAINERS:
         raise MalformedMail(f"the mail has more than {MAX_CONTAINERS} multipart or message sections")
-    msg = _message(raw)
+    runs = _Runs.cut(raw)
+    msg = _message(runs.text)
+    runs.text = b""
+    runs.restore_texts(msg)
     content = _walk(msg)
     body = _body_document(content)
     if body_mode == "never" or (body_mode == "auto" and any(map(_attached, content.attachments))):
@@ -138,7 +147,7 @@ def _parse(raw: bytes, body_mode: BodyMode, limit: int) -> ParsedMail:
     documents: list[Document] = [body] if body else []
     total = len(body.data) if body else 0
     for part in content.attachments:
-        data = _attachment_bytes(part)  # bytes as sent, also for text files
+        data = _attachment_bytes(part, runs)  # bytes as sent, also for text files
         part.set_payload("")  # the encoded copy is no longer needed
         total += len(data)
         if total > limit:
@@ -162,6 +171,106 @@ def _parse(raw: bytes, body_mode: BodyMode, limit: int) -> ParsedMail:
     )
 
 
+class _Runs:
+    """Long stretches of base64 lines, cut out of a mail before the email package parses it.
+
+    The parser handles a mail line by line in Python and keeps each body as one string: for a
+    28 MB scan that is seconds of work holding the GIL and several copies of the scan. Each
+    stretch of at least _BIG_RUN bytes made only of base64 lines is replaced by one line, a
+    token of base64 characters that no sender can guess, so the parser sees the same structure
+    (such lines can be no header, boundary or blank line); the bytes are read from the raw mail
+    again when a part's content is needed.
+    """
+
+    def __init__(self, raw: bytes, text: bytes, spans: list[tuple[int, int]], prefix: str):
+        self.raw = raw
+        self.text = text  # the mail as the parser gets it
+        self.spans = spans
+        self.prefix = prefix
+        self._token = re.compile(re.escape(prefix) + r"([0-9]{6})")
+
+    @classmethod
+    def cut(cls, raw: bytes) -> _Runs:
+        prefix = f"M2FXRUN{secrets.token_hex(8)}N"
+        spans = [lines for found in _clean_stretches(raw) if (lines := _whole_lines(raw, *found))]
+        if not spans:
+            return cls(raw, raw, [], prefix)
+        pieces, end = [], 0
+        for index, (start, stop) in enumerate(spans):
+            pieces += [raw[end:start], f"{prefix}{index:06d}".encode()]
+            end = stop
+        pieces.append(raw[end:])
+        return cls(raw, b"".join(pieces), spans, prefix)
+
+    def pieces(self, payload: str) -> Iterator[str | tuple[int, int]]:
+        """``payload`` as text and the (start, stop) spans of ``raw`` its tokens stand for."""
+        if not self.spans or self.prefix not in payload:
+            yield payload
+            return
+        parts = self._token.split(payload)
+        for position, piece in enumerate(parts):
+            if position % 2 == 0:
+                yield piece
+            else:
+                yield self.spans[int(piece)]
+
+    def restore(self, part: Message) -> None:
+        """Put the cut stretches back into ``part``'s payload, for the email package to read."""
+        payload = part.get_payload()
+        if isinstance(payload, str) and self.spans and self.prefix in payload:
+            restored = "".join(
+                piece if isinstance(piece, str) else self.raw[piece[0] : piece[1]].decode("ascii")
+                for piece in self.pieces(payload)
+            )
+            part.set_payload(restored)
+
+    def restore_texts(self, msg: Message) -> None:
+        """Restore every text part: their text is read as a whole (bodies, alternatives)."""
+        stack = [msg] if self.spans else []
+        while stack:
+            part = stack.pop()
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                stack.extend(inner for inner in payload if isinstance(inner, Message))
+            elif _safe(part.get_content_maintype) == "text":
+                self.restore(part)
+
+
+def _clean_stretches(raw: bytes) -> Iterator[tuple[int, int]]:
+    """Stretches of at least _BIG_RUN bytes holding nothing but base64 characters and CR LF."""
+    after_other = 0  # where the current stretch began: just after the last other byte
+    for start in range(0, len(raw), _SCAN_BYTES):
+        kinds = raw[start : start + _SCAN_BYTES].translate(_OTHER_BYTES)
+        first = kinds.find(0)
+        if first < 0:
+            continue
+        if start + first - after_other >= _BIG_RUN:
+            yield after_other, start + first
+        after_other = start + kinds.rfind(0) + 1
+    if len(raw) - after_other >= _BIG_RUN:
+        yield after_other, len(raw)
+
+
+def _whole_lines(raw: bytes, start: int, stop: int) -> tuple[int, int] | None:
+    """The whole, non-empty, CR LF terminated lines inside ``raw[start:stop]``, their last CR LF
+    left out; None when they are too short or hold a lone CR or LF or an empty line."""
+    if start > 0:
+        start = raw.find(b"\r\n", start, stop) + 2
+        if start < 2:
+            return None
+    while raw.startswith(b"\r\n", start):
+        start += 2
+    stop = raw.rfind(b"\r\n", start, stop)
+    if stop - start < _BIG_RUN:
+        return None
+    breaks = raw.count(b"\r\n", start, stop)
+    if raw.count(b"\r", start, stop) != breaks or raw.count(b"\n", start, stop) != breaks:
+        return None
+    if raw.find(b"\r\n\r\n", start, stop) >= 0:
+        return None
+    return start, stop
+
+
 def _message(raw: bytes) -> Message:
     """``email.message_from_bytes(raw)``, fed in slices: the same message without ever holding
     the whole mail as a string (its parser reads a string through io.StringIO, four bytes a
@@ -172,7 +281,7 @@ def _message(raw: bytes) -> Message:
     return parser.close()
 
 
-def _attachment_bytes(part: Message) -> bytes:
+def _attachment_bytes(part: Message, runs: _Runs) -> bytes:
     """``part.get_payload(decode=True)``, one MiB at a time for a well-formed base64 body.
 
     The email package encodes the whole text again, splits it into lines, joins them and
@@ -185,32 +294,50 @@ def _attachment_bytes(part: Message) -> bytes:
         and payload.isascii()
         and str(part.get("content-transfer-encoding", "")).lower() == "base64"
     ):
-        decoded = _base64_in_steps(payload)
+        decoded = _base64_in_steps(_ascii_steps(runs, payload))
         if decoded is not None:
             return decoded
+    runs.restore(part)
     data = part.get_payload(decode=True)
     return data if isinstance(data, bytes) else b""
 
 
-def _base64_in_steps(text: str) -> bytes | None:
-    """The bytes of ``text`` if, line breaks aside, it is strictly valid base64; else None.
+def _ascii_steps(runs: _Runs, payload: str) -> Iterator[bytes]:
+    """The bytes of ``payload``, its cut stretches put back, in slices of _DECODE_CHARS."""
+    for piece in runs.pieces(payload):
+        if isinstance(piece, str):
+            for start in range(0, len(piece), _DECODE_CHARS):
+                yield piece[start : start + _DECODE_CHARS].encode("ascii")
+        else:
+            for start in range(piece[0], piece[1], _DECODE_CHARS):
+                yield runs.raw[start : min(start + _DECODE_CHARS, piece[1])]
 
-    Each step decodes whole groups of four characters and only the last may hold padding, so
-    the result is the one the email package gets from the whole text in one call.
+
+def _base64_in_steps(steps: Iterator[bytes]) -> bytes | None:
+    """The bytes of the base64 text in ``steps`` if, line breaks aside, it is strictly valid.
+
+    Whole groups of four characters are decoded as they come, and padding may only end the
+    text, so the result is the one the email package gets from the whole text in one call.
     """
     out = io.BytesIO()
     pending = b""
-    for start in range(0, len(text), _DECODE_CHARS):
-        chunk = pending + text[start : start + _DECODE_CHARS].encode("ascii").translate(None, b"\r\n")
-        last = start + _DECODE_CHARS >= len(text)
-        cut = len(chunk) if last else len(chunk) - len(chunk) % 4
-        chunk, pending = chunk[:cut], chunk[cut:]
-        if not last and b"=" in chunk:
-            return None
+    for step in steps:
+        data = pending + step.translate(None, b"\r\n")
+        if pending.endswith(b"=") and len(data) > len(pending):
+            return None  # text after padding
+        if b"=" in data:
+            pending = data  # only the end of the text may follow
+            continue
+        cut = len(data) - len(data) % 4
         try:
-            out.write(binascii.a2b_base64(chunk, strict_mode=True))
+            out.write(binascii.a2b_base64(data[:cut], strict_mode=True))
         except binascii.Error:
             return None
+        pending = data[cut:]
+    try:
+        out.write(binascii.a2b_base64(pending, strict_mode=True))
+    except binascii.Error:
+        return None
     return out.getvalue()
 
 

@@ -6,12 +6,13 @@ Each stage is handed its own section, never the whole object.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from mail2fax.errors import ConfigError
 from mail2fax.models import Resolution
@@ -243,6 +244,11 @@ def load_settings(**overrides: Any) -> Settings:
     """Read and check the settings; any problem becomes one ConfigError naming the variable."""
     try:
         settings = Settings(**overrides)
+    except SettingsError as exc:
+        # pydantic-settings names the field, not the variable: "... field "fax_domains" from ..."
+        field = re.search(r'field "([^"]+)"', str(exc))
+        name = _variable_name(tuple(field[1].split("."))) if field else "a MAIL2FAX_ variable"
+        raise ConfigError(f"{name}: not valid JSON (lists and maps are written as JSON)") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         name = _variable_name(tuple(first["loc"]))

@@ -11,8 +11,9 @@ import errno
 import logging
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,33 @@ def new_job_id() -> str:
     return secrets.token_hex(6)
 
 
+GROUP_LIMIT = 100  # jobs committed together at most
+
+
+@dataclass(eq=False, slots=True)
+class _Pending:
+    """One enqueue waiting for a group commit; ``write`` adds its rows inside the transaction."""
+
+    job_id: str
+    write: Callable[[aiosqlite.Connection], Awaitable[None]]
+    done: asyncio.Future[Job | None]
+    taken: bool = False  # a transaction holds its rows
+    committed: bool = False
+    failed: bool = False
+
+    def settle(self, job: Job | None = None, error: BaseException | None = None) -> None:
+        if error is None:
+            self.committed = True
+        else:
+            self.failed = True
+        if self.done.done():
+            return
+        if error is None:
+            self.done.set_result(job)
+        else:
+            self.done.set_exception(error)
+
+
 class Store:
     """The SQLite queue. Open it with :meth:`open`; every method is safe to call concurrently."""
 
@@ -218,6 +246,8 @@ class Store:
         self._db = db
         self._spool = spool
         self._write_lock = asyncio.Lock()
+        self._pending: list[_Pending] = []
+        self._committer: asyncio.Task[None] | None = None
         # Called with the job after each successful transition (metrics).
         self._on_transition = on_transition
 
@@ -308,46 +338,53 @@ class Store:
         except OSError as exc:
             raise _translate(exc) from exc
         stamp = now.timestamp()
+
+        async def write(db: aiosqlite.Connection) -> None:
+            if duplicate_since is not None:
+                await _refuse_duplicate(db, request, duplicate_since)
+            await db.execute(
+                "INSERT INTO jobs (id, sender, recipients, cover_text, options, state, created_at, "
+                "updated_at, next_attempt_at, expires_at, message_id, subject, content_digest, backend, "
+                "notify) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    job_id,
+                    request.sender,
+                    codec.recipients_to_json(request.recipients),
+                    request.cover_text,
+                    codec.options_to_json(request.options),
+                    JobState.QUEUED.value,
+                    stamp,
+                    stamp,
+                    stamp,
+                    stamp + lifetime,
+                    request.message_id,
+                    request.subject,
+                    request.content_digest,
+                    backend,
+                    int(request.notify),
+                ),
+            )
+            await db.executemany(
+                "INSERT INTO documents (job_id, position, filename, content_type, size, path) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (job_id, position, doc.filename, doc.content_type, len(doc.data), str(path))
+                    for position, (doc, path) in enumerate(zip(request.documents, paths, strict=True))
+                ],
+            )
+            await db.execute(
+                "INSERT INTO events (job_id, at, state, detail) VALUES (?, ?, ?, ?)",
+                (job_id, stamp, JobState.QUEUED.value, f"from {request.sender or '<>'}"),
+            )
+
+        pending = _Pending(job_id, write, asyncio.get_running_loop().create_future())
         try:
-            async with self._transaction() as db:
-                if duplicate_since is not None:
-                    await _refuse_duplicate(db, request, duplicate_since)
-                await db.execute(
-                    "INSERT INTO jobs (id, sender, recipients, cover_text, options, state, created_at, "
-                    "updated_at, next_attempt_at, expires_at, message_id, subject, content_digest, backend, "
-                    "notify) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        job_id,
-                        request.sender,
-                        codec.recipients_to_json(request.recipients),
-                        request.cover_text,
-                        codec.options_to_json(request.options),
-                        JobState.QUEUED.value,
-                        stamp,
-                        stamp,
-                        stamp,
-                        stamp + lifetime,
-                        request.message_id,
-                        request.subject,
-                        request.content_digest,
-                        backend,
-                        int(request.notify),
-                    ),
-                )
-                await db.executemany(
-                    "INSERT INTO documents (job_id, position, filename, content_type, size, path) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (job_id, position, doc.filename, doc.content_type, len(doc.data), str(path))
-                        for position, (doc, path) in enumerate(zip(request.documents, paths, strict=True))
-                    ],
-                )
-                await db.execute(
-                    "INSERT INTO events (job_id, at, state, detail) VALUES (?, ?, ?, ?)",
-                    (job_id, stamp, JobState.QUEUED.value, f"from {request.sender or '<>'}"),
-                )
+            committed = await self._commit_with_others(pending)
         except BaseException:
-            await asyncio.to_thread(self._spool.remove, job_id)
+            # Keep the documents of a job a transaction may have committed: an orphaned spool
+            # directory is removed at the next start, a job without its documents never is.
+            if not pending.taken or pending.failed:
+                await asyncio.to_thread(self._spool.remove, job_id)
             raise
         log.info(
             "job=%s state=queued sender=%s recipients=%s documents=%d",
@@ -356,9 +393,97 @@ class Store:
             ",".join(r.number for r in request.recipients),
             len(request.documents),
         )
-        job = await self.get(job_id)
+        job = committed or await self.get(job_id)
         assert job is not None
         return job
+
+    async def _commit_with_others(self, pending: _Pending) -> Job | None:
+        """Commit ``pending`` in one transaction with the other enqueues waiting at that moment.
+
+        Jobs that arrive while a commit is being synced to disk share the next transaction, so
+        the disk syncs once per group instead of once per job; each caller still returns only
+        after the transaction holding its own job has committed, with the job as read back (or
+        None if reading it failed), and raises what failed its job otherwise.
+        """
+        self._pending.append(pending)
+        if self._committer is None:
+            self._committer = asyncio.create_task(self._commit_pending())
+        try:
+            return await asyncio.shield(pending.done)
+        except asyncio.CancelledError:
+            if not pending.taken:
+                self._pending.remove(pending)
+                raise
+            # A transaction holds the job: learn how it ends, so the spool matches the store.
+            try:
+                await asyncio.shield(pending.done)
+            except BaseException:  # noqa: BLE001 - the caller's cancellation is what is raised
+                log.debug("job=%s failed while its caller was cancelled", pending.job_id)
+            raise
+
+    async def _commit_pending(self) -> None:
+        group: list[_Pending] = []
+        try:
+            while self._pending:
+                group, self._pending = self._pending[:GROUP_LIMIT], self._pending[GROUP_LIMIT:]
+                for pending in group:
+                    pending.taken = True
+                await self._commit_group(group)
+        except BaseException as exc:
+            for pending in [*group, *self._pending]:
+                if not pending.done.done():
+                    pending.settle(error=exc)
+            self._pending = []
+            raise
+        finally:
+            self._committer = None
+
+    async def _commit_group(self, group: list[_Pending]) -> None:
+        """One transaction for the group; if it fails, each job again in its own transaction, so
+        one job's failure is never another's. A duplicate refused in the group writes nothing."""
+        try:
+            async with self._transaction() as db:
+                for pending in group:
+                    try:
+                        await pending.write(db)
+                    except DuplicateMail as exc:
+                        pending.settle(error=exc)
+        except BaseException as exc:
+            left = [pending for pending in group if not pending.failed]
+            if len(left) <= 1 or not isinstance(exc, Exception):
+                for pending in left:
+                    pending.settle(error=exc)
+                if not isinstance(exc, Exception):
+                    raise
+                return
+            for pending in left:
+                await self._commit_alone(pending)
+            return
+        await self._settle_committed([pending for pending in group if not pending.failed])
+
+    async def _commit_alone(self, pending: _Pending) -> None:
+        try:
+            async with self._transaction() as db:
+                await pending.write(db)
+        except BaseException as exc:
+            pending.settle(error=exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        await self._settle_committed([pending])
+
+    async def _settle_committed(self, group: list[_Pending]) -> None:
+        """Hand each committed job back as read from the store, in one query for the group."""
+        if not group:
+            return
+        marks = ", ".join("?" for _ in group)
+        try:
+            jobs = await self._fetch_jobs(f"WHERE id IN ({marks})", [p.job_id for p in group])
+        except StoreError:
+            jobs = []  # each caller reads its own job and reports the error, as it would alone
+        by_id = {job.id: job for job in jobs}
+        for pending in group:
+            pending.settle(by_id.get(pending.job_id))
 
     async def get(self, job_id: str) -> Job | None:
         jobs = await self._fetch_jobs("WHERE id = ?", (job_id,))

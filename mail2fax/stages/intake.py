@@ -166,7 +166,7 @@ class IntakeHandler:
             default_cover=self._rules.default_cover,
             now=now,
         )
-        _check_cover_for_backend(options.cover, self._rules.backend)
+        check_cover_for_backend(options.cover, self._rules.backend)
         names = self._names_by_number(mail)
         named = tuple(Recipient(r.number, r.name or names.get(r.number)) for r in recipients)
         request = FaxRequest(
@@ -218,17 +218,16 @@ class IntakeHandler:
         return INTERNAL_ERROR
 
 
-def _check_cover_for_backend(cover: Cover, backend: str) -> None:
+def check_cover_for_backend(cover: Cover, backend: str, *, source: str = "X-Fax-Cover") -> None:
     """RingCentral's REST API chooses cover pages by number, FaxOut by name: refuse the other kind."""
     if cover.kind == "name" and backend != "faxout":
         raise InvalidOption(
-            f"X-Fax-Cover: {cover.name!r} is a cover page name; the RingCentral REST API takes "
+            f"{source}: {cover.name!r} is a cover page name; the RingCentral REST API takes "
             "a cover page number (1-13, 15-28), none or default"
         )
     if cover.kind == "index" and backend == "faxout":
         raise InvalidOption(
-            f"X-Fax-Cover: {cover.index} is a cover page number; FaxOut takes a cover page name, "
-            "none or default"
+            f"{source}: {cover.index} is a cover page number; FaxOut takes a cover page name, none or default"
         )
 
 
