@@ -212,6 +212,7 @@ class Daemon:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + settings.shutdown_timeout
             await listener.drain(settings.shutdown_timeout)
+            await handler.wait_idle()
             stopping.set()
             for bell in bells:
                 bell.ring()

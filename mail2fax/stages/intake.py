@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -87,6 +87,7 @@ class IntakeHandler:
         self._submit_bell = submit_bell
         self._clock = clock
         self._observe = observe
+        self._in_hand: set[asyncio.Task[str]] = set()
 
     def _count(self, outcome: str, started: float) -> None:
         if self._observe is not None:
@@ -137,7 +138,7 @@ class IntakeHandler:
             await self._gate.check_quota(sender, len(recipients))
             parsed = await asyncio.to_thread(_parse, raw, self._rules)
             del raw
-            reply = await self._accept(sender, recipients, parsed)
+            reply = await self._finish_even_if_the_client_leaves(self._accept(sender, recipients, parsed))
         except Refusal as exc:
             log.info("refused mail from %r to %s: %s", sender, _numbers(recipients), exc.reply)
             self._count(_outcome("DATA", exc), started)
@@ -155,6 +156,28 @@ class IntakeHandler:
             return "451 4.3.0 Fax gateway queue is unavailable, please try again later"
         self._count("DATA:accepted", started)
         return reply
+
+    async def _finish_even_if_the_client_leaves(self, accepting: Coroutine[Any, Any, str]) -> str:
+        """Run the store write to its end even when aiosmtpd cancels us because the client hung up.
+
+        A cancelled write could commit the job and then delete its documents, or leave a
+        half-written one; shielded, the job is whole or absent, and a client that retries meets
+        the duplicate check.
+        """
+        task = asyncio.create_task(accepting)
+        self._in_hand.add(task)
+        task.add_done_callback(self._settled)
+        return await asyncio.shield(task)
+
+    def _settled(self, task: asyncio.Task[str]) -> None:
+        self._in_hand.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("intake: a store write ended with %r", task.exception())
+
+    async def wait_idle(self) -> None:
+        """Wait for store writes that outlived their SMTP session (at shutdown)."""
+        if self._in_hand:
+            await asyncio.gather(*self._in_hand, return_exceptions=True)
 
     async def _accept(self, sender: str, recipients: Sequence[Recipient], parsed: Parsed) -> str:
         mail = parsed.mail
