@@ -196,3 +196,20 @@ async def test_full_disk_answers_452_and_leaves_nothing_behind(
         again = await deliver(daemon.smtp_port, fax_mail("space again"), recipients=TO)
         assert again.accepted
         await relay.wait_for(1)
+
+
+async def test_a_slow_answer_within_the_timeout_is_simply_waited_for(
+    tmp_path: Path, relay: CaptureRelay, rc: RingCentralEmulator
+) -> None:
+    rc.inject(group="Heavy", action="slow", delay=0.5)
+    async with running(rest(rc, tmp_path, relay, timeout=5.0)) as daemon:
+        assert (await deliver(daemon.smtp_port, fax_mail(), recipients=TO)).accepted
+        await wait_until(lambda: len(rc.faxes) == 1)
+        store = daemon.store
+        assert store is not None
+
+        async def submitted() -> bool:
+            return bool(await store.list_jobs([JobState.SUBMITTED]))
+
+        await eventually(submitted)
+    assert len(rc.requests_in("Heavy")) == 1

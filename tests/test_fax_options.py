@@ -220,3 +220,34 @@ async def test_scheduled_rest_fax_waits_in_state_scheduled(
         rc.complete(rc.faxes[0].id, pages=2)
         [status] = await relay.wait_for(1)
     assert status.subject == "Fax to +14155551212 sent (2 pages)"
+
+
+@pytest.mark.parametrize(
+    ("header", "rest_cover", "faxout_cover"),
+    [("none", "None", "None"), ("default", None, "Default"), ("0", "None", "None")],
+)
+async def test_cover_choices_both_backends_understand(
+    tmp_path: Path, relay: CaptureRelay, backend, header: str, rest_cover: str | None, faxout_cover: str
+) -> None:
+    message = fax_mail(headers={"X-Fax-Cover": header})
+    received = await send_and_receive(tmp_path, relay, backend, message, ["14155551212@fax.local"])
+    assert received.cover == (rest_cover if backend.name == "ringcentral" else faxout_cover)
+
+
+async def test_a_cover_page_by_number_for_rest_and_by_name_for_faxout(
+    tmp_path: Path, relay: CaptureRelay, backend
+) -> None:
+    chosen = "3" if backend.name == "ringcentral" else "Confidential"
+    refused = "Confidential" if backend.name == "ringcentral" else "3"
+    received = await send_and_receive(
+        tmp_path, relay, backend, fax_mail(headers={"X-Fax-Cover": chosen}), ["14155551212@fax.local"]
+    )
+    assert received.cover == chosen
+    async with running(settings_for(tmp_path / "again", relay, **backend.overrides())) as daemon:
+        other = await deliver(
+            daemon.smtp_port,
+            bytes(fax_mail(headers={"X-Fax-Cover": refused})),
+            recipients=["14155551212@fax.local"],
+        )
+    assert other.final.code == 550
+    assert "X-Fax-Cover" in other.final.text

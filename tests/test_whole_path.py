@@ -245,3 +245,24 @@ async def test_expired_token_is_refreshed_mid_run(
         await wait_until(lambda: len(rc.faxes) == 2)
     assert rc.token_grants.count("urn:ietf:params:oauth:grant-type:jwt-bearer") == 1
     assert "refresh_token" in rc.token_grants
+
+
+async def test_size_is_advertised_and_too_large_documents_are_refused(
+    tmp_path: Path, rc: RingCentralEmulator, relay: CaptureRelay
+) -> None:
+    import aiosmtplib
+
+    big = pdf_bytes(pages=40)
+    settings = settings_for(tmp_path, relay, max_document_bytes=len(big) - 1, **ringcentral_overrides(rc))
+    async with running(settings) as daemon:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=daemon.smtp_port, start_tls=False)
+        await client.connect()
+        await client.ehlo()
+        advertised = client.esmtp_extensions.get("size")
+        await client.quit()
+        refused = await send(daemon.smtp_port, mail(attachments=[("big.pdf", big, "application/pdf")]))
+    assert advertised is not None
+    assert int(advertised) > len(big)
+    assert refused.final.code == 552
+    assert refused.final.text.startswith("5.3.4")
+    assert rc.faxes == []
