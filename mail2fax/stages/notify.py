@@ -8,10 +8,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from mail2fax.doorbell import Doorbell
-from mail2fax.errors import PermanentRelayError, RelayError, StoreError
+from mail2fax.errors import PermanentRelayError, RelayError
 from mail2fax.mailer import Mailer
 from mail2fax.models import Job, JobState
 from mail2fax.settings import NotifySettings, RetrySettings
+from mail2fax.stages.cycle import repeat
 from mail2fax.status_mail import compose
 from mail2fax.store import Store
 
@@ -50,12 +51,7 @@ class NotifyStage:
 
     async def run(self, stopping: asyncio.Event) -> None:
         self._stopping = stopping
-        while not stopping.is_set():
-            try:
-                await self.run_once()
-            except StoreError as exc:
-                log.error("notify: the queue is unavailable: %s", exc)
-            await self._wakeup.wait(self._settings.interval)
+        await repeat("notify", self.run_once, lambda: self._wakeup.wait(self._settings.interval), stopping)
 
     async def run_once(self) -> int:
         """Send the status mails that are due; returns how many were sent."""

@@ -26,6 +26,7 @@ from mail2fax.errors import (
 )
 from mail2fax.models import Job, JobState
 from mail2fax.settings import RetrySettings, SubmitSettings
+from mail2fax.stages.cycle import repeat
 from mail2fax.store import Store
 
 log = logging.getLogger("mail2fax.submit")
@@ -64,12 +65,10 @@ class SubmitStage:
 
     async def run(self, stopping: asyncio.Event) -> None:
         self._stopping = stopping
-        while not stopping.is_set():
-            try:
-                await self.run_once()
-            except StoreError as exc:
-                log.error("submit: the queue is unavailable: %s", exc)
-            await self._wakeup.wait(await self._idle_time())
+        await repeat("submit", self.run_once, self._wait_next, stopping)
+
+    async def _wait_next(self) -> None:
+        await self._wakeup.wait(await self._idle_time())
 
     async def _idle_time(self) -> float:
         try:

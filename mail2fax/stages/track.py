@@ -9,9 +9,10 @@ from datetime import datetime
 
 from mail2fax.backends.base import FaxBackend, FaxStatus, Outcome, TrackedFax
 from mail2fax.doorbell import Doorbell
-from mail2fax.errors import BackendError, StoreError
+from mail2fax.errors import BackendError
 from mail2fax.models import Job, JobState, RecipientResult
 from mail2fax.settings import TrackSettings
+from mail2fax.stages.cycle import repeat
 from mail2fax.store import Store
 
 log = logging.getLogger("mail2fax.track")
@@ -48,12 +49,7 @@ class TrackStage:
         self._failing: str | None = None
 
     async def run(self, stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
-            try:
-                await self.run_once()
-            except StoreError as exc:
-                log.error("track: the queue is unavailable: %s", exc)
-            await self._wakeup.wait(self._settings.interval)
+        await repeat("track", self.run_once, lambda: self._wakeup.wait(self._settings.interval), stopping)
 
     async def run_once(self) -> int:
         """Read every outstanding fax's status once; returns how many jobs reached a final state."""
