@@ -1,19 +1,17 @@
 """The durable queue: jobs, their documents and their history in SQLite; document bytes in the spool.
 
-All SQL lives here. A job becomes visible only when its row commits, and its documents are
-written and fsynced to the spool before that, so a ``250`` always means "on disk".
+All SQL lives here and in store_schema. A job becomes visible only when its row commits, and
+its documents are written and fsynced to the spool before that, so a ``250`` means "on disk".
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,8 @@ from typing import Any
 import aiosqlite
 
 from mail2fax import codec
-from mail2fax.errors import DuplicateMail, StoreError, StoreFull, StoreUnavailable
+from mail2fax.errors import DuplicateMail
+from mail2fax.group_commit import GroupCommit, PendingWrite
 from mail2fax.models import (
     FINAL_STATES,
     SUBMITTABLE_STATES,
@@ -33,160 +32,9 @@ from mail2fax.models import (
     StoredDocument,
 )
 from mail2fax.spool import Spool
+from mail2fax.store_schema import JOB_COLUMNS, MIGRATIONS, UPDATABLE, job_from_row, moment, translate
 
 log = logging.getLogger("mail2fax.store")
-
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE jobs (
-        id TEXT PRIMARY KEY,
-        sender TEXT NOT NULL,
-        recipients TEXT NOT NULL,
-        cover_text TEXT NOT NULL,
-        options TEXT NOT NULL,
-        state TEXT NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        created_at REAL NOT NULL,
-        updated_at REAL NOT NULL,
-        next_attempt_at REAL,
-        expires_at REAL NOT NULL,
-        message_id TEXT,
-        subject TEXT NOT NULL DEFAULT '',
-        content_digest TEXT NOT NULL DEFAULT '',
-        backend TEXT NOT NULL DEFAULT '',
-        backend_id TEXT,
-        backend_uri TEXT,
-        submit_started_at REAL,
-        submitted_at REAL,
-        finished_at REAL,
-        last_error TEXT,
-        page_count INTEGER,
-        results TEXT NOT NULL DEFAULT '[]',
-        notify INTEGER NOT NULL DEFAULT 1,
-        notified_at REAL,
-        notify_next_at REAL,
-        notify_attempts INTEGER NOT NULL DEFAULT 0,
-        documents_purged_at REAL
-    );
-    CREATE INDEX jobs_by_state ON jobs (state, next_attempt_at);
-    CREATE INDEX jobs_by_sender ON jobs (sender, created_at);
-    CREATE INDEX jobs_by_created ON jobs (created_at);
-    CREATE INDEX jobs_by_backend_id ON jobs (backend_id);
-    CREATE TABLE documents (
-        job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-        position INTEGER NOT NULL,
-        filename TEXT NOT NULL,
-        content_type TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        path TEXT NOT NULL,
-        PRIMARY KEY (job_id, position)
-    );
-    CREATE TABLE events (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
-        at REAL NOT NULL,
-        state TEXT NOT NULL,
-        detail TEXT
-    );
-    CREATE INDEX events_by_job ON events (job_id, id);
-    """,
-)
-
-JOB_COLUMNS = (
-    "id, sender, recipients, cover_text, options, state, attempts, created_at, updated_at, "
-    "next_attempt_at, expires_at, message_id, subject, backend, backend_id, backend_uri, "
-    "submit_started_at, submitted_at, finished_at, last_error, page_count, results, notify, "
-    "notified_at, documents_purged_at"
-)
-UPDATABLE = frozenset(
-    {
-        "attempts",
-        "next_attempt_at",
-        "expires_at",
-        "backend_id",
-        "backend_uri",
-        "submit_started_at",
-        "submitted_at",
-        "finished_at",
-        "last_error",
-        "page_count",
-        "results",
-        "notified_at",
-    }
-)
-
-
-def _ts(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
-
-
-def _dt(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
-
-
-def _job_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Job:
-    (
-        job_id,
-        sender,
-        recipients,
-        cover_text,
-        options,
-        state,
-        attempts,
-        created_at,
-        updated_at,
-        next_attempt_at,
-        expires_at,
-        message_id,
-        subject,
-        backend,
-        backend_id,
-        backend_uri,
-        submit_started_at,
-        submitted_at,
-        finished_at,
-        last_error,
-        page_count,
-        results,
-        notify,
-        notified_at,
-        documents_purged_at,
-    ) = row
-    return Job(
-        id=job_id,
-        sender=sender,
-        recipients=codec.recipients_from_json(recipients),
-        cover_text=cover_text,
-        options=codec.options_from_json(options),
-        state=JobState(state),
-        attempts=attempts,
-        created_at=datetime.fromtimestamp(created_at, UTC),
-        updated_at=datetime.fromtimestamp(updated_at, UTC),
-        next_attempt_at=_dt(next_attempt_at),
-        expires_at=datetime.fromtimestamp(expires_at, UTC),
-        message_id=message_id,
-        subject=subject,
-        backend=backend,
-        backend_id=backend_id,
-        backend_uri=backend_uri,
-        submit_started_at=_dt(submit_started_at),
-        submitted_at=_dt(submitted_at),
-        finished_at=_dt(finished_at),
-        last_error=last_error,
-        page_count=page_count,
-        results=codec.results_from_json(results),
-        notify=bool(notify),
-        notified_at=_dt(notified_at),
-        documents_purged_at=_dt(documents_purged_at),
-    )
-
-
-def _translate(exc: BaseException) -> StoreError:
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return StoreFull("the disk holding the queue is full")
-    if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
-        return StoreFull("the disk holding the queue is full")
-    return StoreUnavailable(f"the queue could not be written: {exc}")
 
 
 async def _refuse_duplicate(db: aiosqlite.Connection, request: FaxRequest, since: datetime) -> None:
@@ -206,33 +54,6 @@ def new_job_id() -> str:
     return secrets.token_hex(6)
 
 
-GROUP_LIMIT = 100  # jobs committed together at most
-
-
-@dataclass(eq=False, slots=True)
-class _Pending:
-    """One enqueue waiting for a group commit; ``write`` adds its rows inside the transaction."""
-
-    job_id: str
-    write: Callable[[aiosqlite.Connection], Awaitable[None]]
-    done: asyncio.Future[Job | None]
-    taken: bool = False  # a transaction holds its rows
-    committed: bool = False
-    failed: bool = False
-
-    def settle(self, job: Job | None = None, error: BaseException | None = None) -> None:
-        if error is None:
-            self.committed = True
-        else:
-            self.failed = True
-        if self.done.done():
-            return
-        if error is None:
-            self.done.set_result(job)
-        else:
-            self.done.set_exception(error)
-
-
 class Store:
     """The SQLite queue. Open it with :meth:`open`; every method is safe to call concurrently."""
 
@@ -246,8 +67,7 @@ class Store:
         self._db = db
         self._spool = spool
         self._write_lock = asyncio.Lock()
-        self._pending: list[_Pending] = []
-        self._committer: asyncio.Task[None] | None = None
+        self._group = GroupCommit(self._transaction, self._fetch_jobs)
         # Called with the job after each successful transition (metrics).
         self._on_transition = on_transition
 
@@ -265,7 +85,7 @@ class Store:
             store = cls(db, Spool(spool_dir), on_transition=on_transition)
             await store._migrate()
         except (sqlite3.Error, OSError) as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
         return store
 
     async def close(self) -> None:
@@ -287,7 +107,7 @@ class Store:
             try:
                 await self._db.execute("BEGIN IMMEDIATE")
             except (sqlite3.Error, OSError) as exc:
-                raise _translate(exc) from exc
+                raise translate(exc) from exc
             try:
                 yield self._db
                 await self._db.execute("COMMIT")
@@ -297,7 +117,7 @@ class Store:
                 except sqlite3.Error:
                     log.debug("rollback failed", exc_info=True)
                 if isinstance(exc, sqlite3.Error | OSError):
-                    raise _translate(exc) from exc
+                    raise translate(exc) from exc
                 raise
 
     async def _fetch_jobs(self, where: str, params: Sequence[Any] = ()) -> list[Job]:
@@ -305,15 +125,15 @@ class Store:
             async with self._db.execute(f"SELECT {JOB_COLUMNS} FROM jobs {where}", params) as cursor:  # noqa: S608
                 rows = await cursor.fetchall()
         except (sqlite3.Error, OSError) as exc:
-            raise _translate(exc) from exc
-        return [_job_from_row(row) for row in rows]
+            raise translate(exc) from exc
+        return [job_from_row(row) for row in rows]
 
     async def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         try:
             async with self._db.execute(sql, params) as cursor:
                 row = await cursor.fetchone()
         except (sqlite3.Error, OSError) as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
         return row[0] if row else None
 
     async def enqueue(
@@ -336,7 +156,7 @@ class Store:
         try:
             paths = await asyncio.to_thread(self._spool.write, job_id, request.documents)
         except OSError as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
         stamp = now.timestamp()
 
         async def write(db: aiosqlite.Connection) -> None:
@@ -377,9 +197,9 @@ class Store:
                 (job_id, stamp, JobState.QUEUED.value, f"from {request.sender or '<>'}"),
             )
 
-        pending = _Pending(job_id, write, asyncio.get_running_loop().create_future())
+        pending = PendingWrite(job_id, write, asyncio.get_running_loop().create_future())
         try:
-            committed = await self._commit_with_others(pending)
+            committed = await self._group.commit(pending)
         except BaseException:
             # Keep the documents of a job a transaction may have committed: an orphaned spool
             # directory is removed at the next start, a job without its documents never is.
@@ -396,94 +216,6 @@ class Store:
         job = committed or await self.get(job_id)
         assert job is not None
         return job
-
-    async def _commit_with_others(self, pending: _Pending) -> Job | None:
-        """Commit ``pending`` in one transaction with the other enqueues waiting at that moment.
-
-        Jobs that arrive while a commit is being synced to disk share the next transaction, so
-        the disk syncs once per group instead of once per job; each caller still returns only
-        after the transaction holding its own job has committed, with the job as read back (or
-        None if reading it failed), and raises what failed its job otherwise.
-        """
-        self._pending.append(pending)
-        if self._committer is None:
-            self._committer = asyncio.create_task(self._commit_pending())
-        try:
-            return await asyncio.shield(pending.done)
-        except asyncio.CancelledError:
-            if not pending.taken:
-                self._pending.remove(pending)
-                raise
-            # A transaction holds the job: learn how it ends, so the spool matches the store.
-            try:
-                await asyncio.shield(pending.done)
-            except BaseException:  # noqa: BLE001 - the caller's cancellation is what is raised
-                log.debug("job=%s failed while its caller was cancelled", pending.job_id)
-            raise
-
-    async def _commit_pending(self) -> None:
-        group: list[_Pending] = []
-        try:
-            while self._pending:
-                group, self._pending = self._pending[:GROUP_LIMIT], self._pending[GROUP_LIMIT:]
-                for pending in group:
-                    pending.taken = True
-                await self._commit_group(group)
-        except BaseException as exc:
-            for pending in [*group, *self._pending]:
-                if not pending.done.done():
-                    pending.settle(error=exc)
-            self._pending = []
-            raise
-        finally:
-            self._committer = None
-
-    async def _commit_group(self, group: list[_Pending]) -> None:
-        """One transaction for the group; if it fails, each job again in its own transaction, so
-        one job's failure is never another's. A duplicate refused in the group writes nothing."""
-        try:
-            async with self._transaction() as db:
-                for pending in group:
-                    try:
-                        await pending.write(db)
-                    except DuplicateMail as exc:
-                        pending.settle(error=exc)
-        except BaseException as exc:
-            left = [pending for pending in group if not pending.failed]
-            if len(left) <= 1 or not isinstance(exc, Exception):
-                for pending in left:
-                    pending.settle(error=exc)
-                if not isinstance(exc, Exception):
-                    raise
-                return
-            for pending in left:
-                await self._commit_alone(pending)
-            return
-        await self._settle_committed([pending for pending in group if not pending.failed])
-
-    async def _commit_alone(self, pending: _Pending) -> None:
-        try:
-            async with self._transaction() as db:
-                await pending.write(db)
-        except BaseException as exc:
-            pending.settle(error=exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        await self._settle_committed([pending])
-
-    async def _settle_committed(self, group: list[_Pending]) -> None:
-        """Hand each committed job back as read from the store, in one query for the group."""
-        if not group:
-            return
-        marks = ", ".join("?" for _ in group)
-        try:
-            jobs = await self._fetch_jobs(f"WHERE id IN ({marks})", [p.job_id for p in group])
-        except StoreError:
-            jobs = []  # each caller reads its own job and reports the error, as it would alone
-        by_id = {job.id: job for job in jobs}
-        for pending in group:
-            pending.settle(by_id.get(pending.job_id))
 
     async def get(self, job_id: str) -> Job | None:
         jobs = await self._fetch_jobs("WHERE id = ?", (job_id,))
@@ -556,7 +288,7 @@ class Store:
     async def next_due_at(self) -> datetime | None:
         states = [s.value for s in SUBMITTABLE_STATES]
         value = await self._scalar("SELECT MIN(next_attempt_at) FROM jobs WHERE state IN (?, ?)", states)
-        return _dt(value)
+        return moment(value)
 
     async def in_states(self, states: Iterable[JobState], limit: int = 10_000) -> list[Job]:
         values = [s.value for s in states]
@@ -585,7 +317,7 @@ class Store:
             async with self._db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state") as cursor:
                 rows = await cursor.fetchall()
         except (sqlite3.Error, OSError) as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
         return {state: int(count) for state, count in rows}
 
     async def documents(self, job_id: str) -> list[StoredDocument]:
@@ -597,7 +329,7 @@ class Store:
             ) as cursor:
                 rows = await cursor.fetchall()
         except (sqlite3.Error, OSError) as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
         return [StoredDocument(*row) for row in rows]
 
     async def events(self, job_id: str) -> list[JobEvent]:
@@ -607,7 +339,7 @@ class Store:
             ) as cursor:
                 rows = await cursor.fetchall()
         except (sqlite3.Error, OSError) as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
         return [
             JobEvent(datetime.fromtimestamp(at, UTC), JobState(state), detail) for at, state, detail in rows
         ]
@@ -620,7 +352,7 @@ class Store:
             ) as cursor:
                 rows = await cursor.fetchall()
         except (sqlite3.Error, OSError) as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
         return {row[0] for row in rows}
 
     async def awaiting_notification(self, now: datetime, limit: int) -> list[Job]:
@@ -675,7 +407,7 @@ class Store:
             ) as cursor:
                 job_ids = [row[0] for row in await cursor.fetchall()]
         except (sqlite3.Error, OSError) as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
         for job_id in job_ids:
             await asyncio.to_thread(self._spool.remove, job_id)
             async with self._transaction() as db:
@@ -706,7 +438,7 @@ class Store:
             async with self._db.execute("SELECT id FROM jobs WHERE documents_purged_at IS NULL") as cursor:
                 owned = {row[0] for row in await cursor.fetchall()}
         except (sqlite3.Error, OSError) as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
         return await asyncio.to_thread(self._spool.remove_except, owned)
 
     async def check_writable(self) -> None:

@@ -1,0 +1,164 @@
+"""How jobs are kept in SQLite: the schema and its migrations, and a row read back as a Job."""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+from datetime import UTC, datetime
+from typing import Any
+
+from mail2fax import codec
+from mail2fax.errors import StoreError, StoreFull, StoreUnavailable
+from mail2fax.models import Job, JobState
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        sender TEXT NOT NULL,
+        recipients TEXT NOT NULL,
+        cover_text TEXT NOT NULL,
+        options TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        next_attempt_at REAL,
+        expires_at REAL NOT NULL,
+        message_id TEXT,
+        subject TEXT NOT NULL DEFAULT '',
+        content_digest TEXT NOT NULL DEFAULT '',
+        backend TEXT NOT NULL DEFAULT '',
+        backend_id TEXT,
+        backend_uri TEXT,
+        submit_started_at REAL,
+        submitted_at REAL,
+        finished_at REAL,
+        last_error TEXT,
+        page_count INTEGER,
+        results TEXT NOT NULL DEFAULT '[]',
+        notify INTEGER NOT NULL DEFAULT 1,
+        notified_at REAL,
+        notify_next_at REAL,
+        notify_attempts INTEGER NOT NULL DEFAULT 0,
+        documents_purged_at REAL
+    );
+    CREATE INDEX jobs_by_state ON jobs (state, next_attempt_at);
+    CREATE INDEX jobs_by_sender ON jobs (sender, created_at);
+    CREATE INDEX jobs_by_created ON jobs (created_at);
+    CREATE INDEX jobs_by_backend_id ON jobs (backend_id);
+    CREATE TABLE documents (
+        job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        filename TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        PRIMARY KEY (job_id, position)
+    );
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        at REAL NOT NULL,
+        state TEXT NOT NULL,
+        detail TEXT
+    );
+    CREATE INDEX events_by_job ON events (job_id, id);
+    """,
+)
+
+JOB_COLUMNS = (
+    "id, sender, recipients, cover_text, options, state, attempts, created_at, updated_at, "
+    "next_attempt_at, expires_at, message_id, subject, backend, backend_id, backend_uri, "
+    "submit_started_at, submitted_at, finished_at, last_error, page_count, results, notify, "
+    "notified_at, documents_purged_at"
+)
+UPDATABLE = frozenset(
+    {
+        "attempts",
+        "next_attempt_at",
+        "expires_at",
+        "backend_id",
+        "backend_uri",
+        "submit_started_at",
+        "submitted_at",
+        "finished_at",
+        "last_error",
+        "page_count",
+        "results",
+        "notified_at",
+    }
+)
+
+
+def timestamp(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def moment(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def job_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Job:
+    (
+        job_id,
+        sender,
+        recipients,
+        cover_text,
+        options,
+        state,
+        attempts,
+        created_at,
+        updated_at,
+        next_attempt_at,
+        expires_at,
+        message_id,
+        subject,
+        backend,
+        backend_id,
+        backend_uri,
+        submit_started_at,
+        submitted_at,
+        finished_at,
+        last_error,
+        page_count,
+        results,
+        notify,
+        notified_at,
+        documents_purged_at,
+    ) = row
+    return Job(
+        id=job_id,
+        sender=sender,
+        recipients=codec.recipients_from_json(recipients),
+        cover_text=cover_text,
+        options=codec.options_from_json(options),
+        state=JobState(state),
+        attempts=attempts,
+        created_at=datetime.fromtimestamp(created_at, UTC),
+        updated_at=datetime.fromtimestamp(updated_at, UTC),
+        next_attempt_at=moment(next_attempt_at),
+        expires_at=datetime.fromtimestamp(expires_at, UTC),
+        message_id=message_id,
+        subject=subject,
+        backend=backend,
+        backend_id=backend_id,
+        backend_uri=backend_uri,
+        submit_started_at=moment(submit_started_at),
+        submitted_at=moment(submitted_at),
+        finished_at=moment(finished_at),
+        last_error=last_error,
+        page_count=page_count,
+        results=codec.results_from_json(results),
+        notify=bool(notify),
+        notified_at=moment(notified_at),
+        documents_purged_at=moment(documents_purged_at),
+    )
+
+
+def translate(exc: BaseException) -> StoreError:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return StoreFull("the disk holding the queue is full")
+    if isinstance(exc, sqlite3.Error) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return StoreFull("the disk holding the queue is full")
+    return StoreUnavailable(f"the queue could not be written: {exc}")
