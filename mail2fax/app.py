@@ -16,7 +16,7 @@ from mail2fax import sdnotify
 from mail2fax.backends.base import FaxBackend
 from mail2fax.doorbell import Doorbell
 from mail2fax.errors import ConfigError, InvalidOption, StoreError
-from mail2fax.gate import build_gate
+from mail2fax.gate import Gate, build_gate
 from mail2fax.health import BackendWatch, WatchedBackend
 from mail2fax.listener import GatewaySMTP, Listener, server_tls_context
 from mail2fax.mailer import Mailer
@@ -26,7 +26,7 @@ from mail2fax.number_policy import NumberPolicy
 from mail2fax.options import parse_cover
 from mail2fax.settings import MiB, Settings
 from mail2fax.smtp_auth import session_options
-from mail2fax.stages.intake import Gate, IntakeHandler, IntakeRules, check_cover_for_backend
+from mail2fax.stages.intake import IntakeHandler, IntakeRules, check_cover_for_backend
 from mail2fax.stages.notify import NotifyStage
 from mail2fax.stages.submit import SubmitStage
 from mail2fax.stages.track import TrackStage

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from mail2fax.addressing import parse_recipient
 from mail2fax.doorbell import Doorbell
 from mail2fax.errors import Deferral, DuplicateMail, InvalidOption, Refusal, StoreError, StoreFull
+from mail2fax.gate import Gate
 from mail2fax.message import ParsedMail, cut_cover_text, parse_mail
 from mail2fax.models import Cover, FaxRequest, Recipient, Resolution
 from mail2fax.options import parse_options
@@ -39,19 +40,6 @@ class IntakeRules:
     lifetime: float
     duplicate_window: float
     backend: str
-
-
-class Gate:
-    """Who may send what: the checks run at MAIL and RCPT. The open gate lets everyone through."""
-
-    async def check_sender(self, session: Any, sender: str) -> None:
-        return None
-
-    async def check_recipient(self, session: Any, sender: str, recipient: Recipient) -> None:
-        return None
-
-    async def check_quota(self, sender: str, recipients: int) -> None:
-        return None
 
 
 @dataclass(frozen=True, slots=True)
