@@ -219,10 +219,12 @@ async def pacing(faxes: int, limit: int, window: float, data_root: Path) -> Paci
     return PacingResult(faxes, limit, window, elapsed, [s - starts[0] for s in starts], rejected, submitted)
 
 
-async def run(data_root: Path, *, quick: bool) -> tuple[list[TrackingResult], PacingResult]:
+async def run(
+    data_root: Path, *, quick: bool, window: float = 2.0
+) -> tuple[list[TrackingResult], PacingResult]:
     sizes = (10, 100) if quick else (10, 100, 1000, 2500)
     results = [await tracking(n, data_root) for n in sizes]
-    paced = await pacing(30 if quick else 100, 10, 2.0, data_root)
+    paced = await pacing(30 if quick else 100, 10, window, data_root)
     return results, paced
 
 
@@ -240,7 +242,9 @@ def report(results: list[TrackingResult], paced: PacingResult) -> list[str]:
 
         def shown(kinds: Counter[str]) -> str:
             total = sum(kinds.values())
-            detail = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+            detail = ", ".join(
+                f"{count} {kind}{'' if count == 1 else 's'}" for kind, count in sorted(kinds.items())
+            )
             return f"{total} ({detail})"
 
         warm = sorted({shown(kinds) for kinds in result.warm})

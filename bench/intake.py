@@ -46,6 +46,7 @@ async def intake_round(
         await asyncio.gather(
             *(_send_all(c, batch[:WARM_UP], []) for c, batch in zip(connections, batches, strict=True))
         )
+        await asyncio.sleep(0.5)  # the daemon's first submission (and the imports it needs) ends
         cpu_before = cpu_seconds(server.pid)
         began = time.perf_counter()
         await asyncio.gather(

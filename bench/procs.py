@@ -86,6 +86,7 @@ async def start(
     cwd: Path = ROOT,
     logs: Path,
     at_most: float = 30.0,
+    nice: int = 0,
 ) -> Server:
     """Run ``python -m module args`` with stderr to a file, and wait for its ready line."""
     log_path = logs / f"{name}-{next(_SERIAL)}.log"
@@ -100,6 +101,7 @@ async def start(
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=log_file,
+            preexec_fn=(lambda: os.nice(nice)) if nice else None,
         )
     loop = asyncio.get_running_loop()
     deadline = loop.time() + at_most

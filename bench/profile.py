@@ -53,7 +53,7 @@ def flat(collapsed: Path, top: int) -> list[str]:
 async def main(args: argparse.Namespace) -> None:
     data_root = Path(args.data_root)
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-", dir=data_root))
-    emulator = await start("emulator", "bench.emulator_server", logs=logs)
+    emulator = await start("emulator", "bench.emulator_server", logs=logs, nice=19)
     systems = Systems(args.loop, data_root, logs, emulator.address)
     server = await systems.start("mail2fax")
     out = Path(args.output)

@@ -11,6 +11,7 @@ import binascii
 import io
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.headerregistry import BaseHeader, HeaderRegistry
@@ -133,10 +134,12 @@ def cut_cover_text(subject: str) -> str:
 
 
 def _parse(raw: bytes, body_mode: BodyMode, limit: int) -> ParsedMail:
-    containers = sum(1 for _ in _CONTAINER.finditer(raw.lower()))
+    runs = _Runs.cut(raw)
+    # Counted where the parser looks: a cut stretch holds no header (no colon, no space), and the
+    # mail is not lower-cased as a whole (a second copy of a scan).
+    containers = sum(1 for _ in _CONTAINER.finditer(runs.text.lower()))
     if containers > MAX_CONTAINERS:
         raise MalformedMail(f"the mail has more than {MAX_CONTAINERS} multipart or message sections")
-    runs = _Runs.cut(raw)
     msg = _message(runs.text)
     runs.text = b""
     runs.restore_texts(msg)
@@ -187,7 +190,6 @@ class _Runs:
         self.text = text  # the mail as the parser gets it
         self.spans = spans
         self.prefix = prefix
-        self._token = re.compile(re.escape(prefix) + r"([0-9]{6})")
 
     @classmethod
     def cut(cls, raw: bytes) -> _Runs:
@@ -207,7 +209,7 @@ class _Runs:
         if not self.spans or self.prefix not in payload:
             yield payload
             return
-        parts = self._token.split(payload)
+        parts = re.split(re.escape(self.prefix) + r"([0-9]{6})", payload)
         for position, piece in enumerate(parts):
             if position % 2 == 0:
                 yield piece
@@ -247,6 +249,7 @@ def _clean_stretches(raw: bytes) -> Iterator[tuple[int, int]]:
         if start + first - after_other >= _BIG_RUN:
             yield after_other, start + first
         after_other = start + kinds.rfind(0) + 1
+        _let_others_run()
     if len(raw) - after_other >= _BIG_RUN:
         yield after_other, len(raw)
 
@@ -263,12 +266,24 @@ def _whole_lines(raw: bytes, start: int, stop: int) -> tuple[int, int] | None:
     stop = raw.rfind(b"\r\n", start, stop)
     if stop - start < _BIG_RUN:
         return None
-    breaks = raw.count(b"\r\n", start, stop)
-    if raw.count(b"\r", start, stop) != breaks or raw.count(b"\n", start, stop) != breaks:
-        return None
-    if raw.find(b"\r\n\r\n", start, stop) >= 0:
+    breaks = returns = feeds = 0
+    for low in range(start, stop, _DECODE_CHARS):
+        high = min(low + _DECODE_CHARS, stop)
+        breaks += raw.count(b"\r\n", low, min(high + 1, stop))  # each CR LF where it begins
+        returns += raw.count(b"\r", low, high)
+        feeds += raw.count(b"\n", low, high)
+        if raw.find(b"\r\n\r\n", low, min(high + 3, stop)) >= 0:
+            return None
+        _let_others_run()
+    if returns != breaks or feeds != breaks:
         return None
     return start, stop
+
+
+def _let_others_run() -> None:
+    """Give up the GIL between the steps over a large mail, so that the event loop (which
+    wants it back after every wait) is not kept waiting for a whole switch interval."""
+    time.sleep(0)
 
 
 def _message(raw: bytes) -> Message:
@@ -334,6 +349,7 @@ def _base64_in_steps(steps: Iterator[bytes]) -> bytes | None:
         except binascii.Error:
             return None
         pending = data[cut:]
+        _let_others_run()
     try:
         out.write(binascii.a2b_base64(pending, strict_mode=True))
     except binascii.Error:

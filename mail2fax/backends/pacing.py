@@ -8,8 +8,8 @@ it again. So the pacer keeps one state per group and makes callers wait *before*
   seconds. A request is stamped when its slot is taken and stamped again when its answer
   arrives (``Permit.finish``), so time spent in flight never makes the count too optimistic;
 * the server's own word: ``X-Rate-Limit-Limit`` and ``-Window`` tighten the configured
-  limit (never loosen it). ``X-Rate-Limit-Remaining: 0`` when this pacer has not itself used
-  the whole limit means someone else shares it: the group then closes for one window;
+  limit (never loosen it), and ``X-Rate-Limit-Remaining: 0`` closes the group until the oldest
+  of our requests in the window has left it (a whole window when none of ours is in it);
 * after a ``429`` the group is closed until ``Retry-After`` (or one window) has passed.
 
 Time comes from an injectable ``clock`` and waiting from an injectable ``sleep``, so the
@@ -161,14 +161,21 @@ class RatePacer:
             state.limit = min(state.configured_limit, int(limit))
         if window is not None and window > 0:
             state.window = max(state.configured_window, window)
-        if remaining is not None and remaining < 1 and self._own_requests(state) < state.limit:
-            # The server counts requests this pacer did not make (another process with the same
-            # credentials): our own window cannot tell when a slot frees, so wait a whole one.
-            self._close(state, window if window else state.window)
+        if remaining is not None and remaining < 1:
+            self._exhausted(state)
 
-    def _own_requests(self, state: _Group) -> int:
-        horizon = self._clock() - state.window
-        return sum(1 for stamp in state.stamps if stamp.at > horizon)
+    def _exhausted(self, state: _Group) -> None:
+        """The server has no slot left: wait until our oldest request in its window ages out.
+
+        Our own sliding window usually says the same. When it counts fewer requests than the
+        server (a request at the window's edge, or another client on the same credentials), the
+        group still waits for the oldest of ours to leave the window, or a whole window if we
+        have none in it.
+        """
+        now = self._clock()
+        recent = [stamp.at for stamp in state.stamps if stamp.at > now - state.window]
+        reopens = min(recent) + state.window if recent else now + state.window
+        state.closed_until = max(state.closed_until, reopens)
 
     def penalize(self, group: str, retry_after: float | None) -> float:
         """Close ``group`` after a 429 for ``retry_after`` seconds (one window if not given)."""

@@ -27,6 +27,9 @@ from mail2fax.store import Store
 log = logging.getLogger("mail2fax.intake")
 
 INTERNAL_ERROR = "451 4.3.0 Temporary problem at the fax gateway, please try again later"
+# Mails this large are parsed one at a time: parsing runs in a thread, but holds the GIL for most
+# of its work, and the event loop (every other SMTP session) waits its turn behind each such thread.
+BIG_MAIL = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,7 @@ class IntakeHandler:
         self._clock = clock
         self._observe = observe
         self._in_hand: set[asyncio.Task[str]] = set()
+        self._big_parse = asyncio.Semaphore(1)
 
     def _count(self, outcome: str, started: float) -> None:
         if self._observe is not None:
@@ -124,7 +128,11 @@ class IntakeHandler:
         envelope.original_content = envelope.content = None
         try:
             await self._gate.check_quota(sender, len(recipients))
-            parsed = await asyncio.to_thread(_parse, raw, self._rules)
+            if len(raw) < BIG_MAIL:
+                parsed = await asyncio.to_thread(_parse, raw, self._rules)
+            else:
+                async with self._big_parse:
+                    parsed = await asyncio.to_thread(_parse, raw, self._rules)
             del raw
             reply = await self._finish_even_if_the_client_leaves(self._accept(sender, recipients, parsed))
         except Refusal as exc:
