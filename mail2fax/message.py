@@ -7,12 +7,7 @@ hostile input are turned into a Refusal too, so the SMTP reply always says what 
 
 from __future__ import annotations
 
-import binascii
-import io
 import re
-import secrets
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import Message
@@ -21,6 +16,7 @@ from email.policy import EmailPolicy
 from typing import Any, Literal
 
 from mail2fax.errors import MalformedMail, NothingToFax, Refusal, TooLarge, UnfaxableDocument
+from mail2fax.mime_payload import Runs, attachment_bytes, safe_read
 from mail2fax.models import Document
 from mail2fax.sniffing import safe_filename, sniff
 
@@ -36,11 +32,6 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 _LINE_END = re.compile(r"\r\n|\r|\n")
 _TAG_NAME = re.compile(r"<([a-z][a-z0-9]*)")
 _FEED_BYTES = 64 * 1024  # the parser is fed this much at a time, never the whole mail as one string
-_DECODE_CHARS = 1024 * 1024  # base64 attachments are decoded this much at a time (a multiple of 4)
-_BIG_RUN = 1024 * 1024  # base64 stretches this long are kept out of the email parser (see _Runs)
-_SCAN_BYTES = 256 * 1024  # the mail is searched for them this much at a time (at most _BIG_RUN)
-_BASE64_OR_CRLF = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n"
-_OTHER_BYTES = bytes(1 if byte in _BASE64_OR_CRLF else 0 for byte in range(256))  # 0: any other
 
 
 class _Registry(HeaderRegistry):
@@ -134,7 +125,7 @@ def cut_cover_text(subject: str) -> str:
 
 
 def _parse(raw: bytes, body_mode: BodyMode, limit: int) -> ParsedMail:
-    runs = _Runs.cut(raw)
+    runs = Runs.cut(raw)
     # Counted where the parser looks: a cut stretch holds no header (no colon, no space), and the
     # mail is not lower-cased as a whole (a second copy of a scan).
     containers = sum(1 for _ in _CONTAINER.finditer(runs.text.lower()))
@@ -150,7 +141,7 @@ def _parse(raw: bytes, body_mode: BodyMode, limit: int) -> ParsedMail:
     documents: list[Document] = [body] if body else []
     total = len(body.data) if body else 0
     for part in content.attachments:
-        data = _attachment_bytes(part, runs)  # bytes as sent, also for text files
+        data = attachment_bytes(part, runs)  # bytes as sent, also for text files
         part.set_payload("")  # the encoded copy is no longer needed
         total += len(data)
         if total > limit:
@@ -174,118 +165,6 @@ def _parse(raw: bytes, body_mode: BodyMode, limit: int) -> ParsedMail:
     )
 
 
-class _Runs:
-    """Long stretches of base64 lines, cut out of a mail before the email package parses it.
-
-    The parser handles a mail line by line in Python and keeps each body as one string: for a
-    28 MB scan that is seconds of work holding the GIL and several copies of the scan. Each
-    stretch of at least _BIG_RUN bytes made only of base64 lines is replaced by one line, a
-    token of base64 characters that no sender can guess, so the parser sees the same structure
-    (such lines can be no header, boundary or blank line); the bytes are read from the raw mail
-    again when a part's content is needed.
-    """
-
-    def __init__(self, raw: bytes, text: bytes, spans: list[tuple[int, int]], prefix: str):
-        self.raw = raw
-        self.text = text  # the mail as the parser gets it
-        self.spans = spans
-        self.prefix = prefix
-
-    @classmethod
-    def cut(cls, raw: bytes) -> _Runs:
-        prefix = f"M2FXRUN{secrets.token_hex(8)}N"
-        spans = [lines for found in _clean_stretches(raw) if (lines := _whole_lines(raw, *found))]
-        if not spans:
-            return cls(raw, raw, [], prefix)
-        pieces, end = [], 0
-        for index, (start, stop) in enumerate(spans):
-            pieces += [raw[end:start], f"{prefix}{index:06d}".encode()]
-            end = stop
-        pieces.append(raw[end:])
-        return cls(raw, b"".join(pieces), spans, prefix)
-
-    def pieces(self, payload: str) -> Iterator[str | tuple[int, int]]:
-        """``payload`` as text and the (start, stop) spans of ``raw`` its tokens stand for."""
-        if not self.spans or self.prefix not in payload:
-            yield payload
-            return
-        parts = re.split(re.escape(self.prefix) + r"([0-9]{6})", payload)
-        for position, piece in enumerate(parts):
-            if position % 2 == 0:
-                yield piece
-            else:
-                yield self.spans[int(piece)]
-
-    def restore(self, part: Message) -> None:
-        """Put the cut stretches back into ``part``'s payload, for the email package to read."""
-        payload = part.get_payload()
-        if isinstance(payload, str) and self.spans and self.prefix in payload:
-            restored = "".join(
-                piece if isinstance(piece, str) else self.raw[piece[0] : piece[1]].decode("ascii")
-                for piece in self.pieces(payload)
-            )
-            part.set_payload(restored)
-
-    def restore_texts(self, msg: Message) -> None:
-        """Restore every text part: their text is read as a whole (bodies, alternatives)."""
-        stack = [msg] if self.spans else []
-        while stack:
-            part = stack.pop()
-            payload = part.get_payload()
-            if isinstance(payload, list):
-                stack.extend(inner for inner in payload if isinstance(inner, Message))
-            elif _safe(part.get_content_maintype) == "text":
-                self.restore(part)
-
-
-def _clean_stretches(raw: bytes) -> Iterator[tuple[int, int]]:
-    """Stretches of at least _BIG_RUN bytes holding nothing but base64 characters and CR LF."""
-    after_other = 0  # where the current stretch began: just after the last other byte
-    for start in range(0, len(raw), _SCAN_BYTES):
-        kinds = raw[start : start + _SCAN_BYTES].translate(_OTHER_BYTES)
-        first = kinds.find(0)
-        if first < 0:
-            continue
-        if start + first - after_other >= _BIG_RUN:
-            yield after_other, start + first
-        after_other = start + kinds.rfind(0) + 1
-        _let_others_run()
-    if len(raw) - after_other >= _BIG_RUN:
-        yield after_other, len(raw)
-
-
-def _whole_lines(raw: bytes, start: int, stop: int) -> tuple[int, int] | None:
-    """The whole, non-empty, CR LF terminated lines inside ``raw[start:stop]``, their last CR LF
-    left out; None when they are too short or hold a lone CR or LF or an empty line."""
-    if start > 0:
-        start = raw.find(b"\r\n", start, stop) + 2
-        if start < 2:
-            return None
-    while raw.startswith(b"\r\n", start):
-        start += 2
-    stop = raw.rfind(b"\r\n", start, stop)
-    if stop - start < _BIG_RUN:
-        return None
-    breaks = returns = feeds = 0
-    for low in range(start, stop, _DECODE_CHARS):
-        high = min(low + _DECODE_CHARS, stop)
-        breaks += raw.count(b"\r\n", low, min(high + 1, stop))  # each CR LF where it begins
-        returns += raw.count(b"\r", low, high)
-        feeds += raw.count(b"\n", low, high)
-        if raw.find(b"\r\n\r\n", low, min(high + 3, stop)) >= 0:
-            return None
-        _let_others_run()
-    if returns != breaks or feeds != breaks:
-        return None
-    return start, stop
-
-
-def _let_others_run() -> None:
-    """Give up the GIL between the steps over a large mail, so that the event loop (which
-    wants it back after every wait) is not kept waiting for a whole switch interval."""
-    time.sleep(0)
-
-
 def _message(raw: bytes) -> Message:
     """``email.message_from_bytes(raw)``, fed in slices: the same message without ever holding
     the whole mail as a string (its parser reads a string through io.StringIO, four bytes a
@@ -294,67 +173,6 @@ def _message(raw: bytes) -> Message:
     for start in range(0, len(raw), _FEED_BYTES):
         parser.feed(raw[start : start + _FEED_BYTES])
     return parser.close()
-
-
-def _attachment_bytes(part: Message, runs: _Runs) -> bytes:
-    """``part.get_payload(decode=True)``, one MiB at a time for a well-formed base64 body.
-
-    The email package encodes the whole text again, splits it into lines, joins them and
-    decodes the result: several copies of a large scan at once, made while holding the GIL.
-    Anything but plain base64 is left to the email package, defects and all.
-    """
-    payload = part.get_payload()
-    if (
-        isinstance(payload, str)
-        and payload.isascii()
-        and str(part.get("content-transfer-encoding", "")).lower() == "base64"
-    ):
-        decoded = _base64_in_steps(_ascii_steps(runs, payload))
-        if decoded is not None:
-            return decoded
-    runs.restore(part)
-    data = part.get_payload(decode=True)
-    return data if isinstance(data, bytes) else b""
-
-
-def _ascii_steps(runs: _Runs, payload: str) -> Iterator[bytes]:
-    """The bytes of ``payload``, its cut stretches put back, in slices of _DECODE_CHARS."""
-    for piece in runs.pieces(payload):
-        if isinstance(piece, str):
-            for start in range(0, len(piece), _DECODE_CHARS):
-                yield piece[start : start + _DECODE_CHARS].encode("ascii")
-        else:
-            for start in range(piece[0], piece[1], _DECODE_CHARS):
-                yield runs.raw[start : min(start + _DECODE_CHARS, piece[1])]
-
-
-def _base64_in_steps(steps: Iterator[bytes]) -> bytes | None:
-    """The bytes of the base64 text in ``steps`` if, line breaks aside, it is strictly valid.
-
-    Whole groups of four characters are decoded as they come, and padding may only end the
-    text, so the result is the one the email package gets from the whole text in one call.
-    """
-    out = io.BytesIO()
-    pending = b""
-    for step in steps:
-        data = pending + step.translate(None, b"\r\n")
-        if pending.endswith(b"=") and len(data) > len(pending):
-            return None  # text after padding
-        if b"=" in data:
-            pending = data  # only the end of the text may follow
-            continue
-        cut = len(data) - len(data) % 4
-        try:
-            out.write(binascii.a2b_base64(data[:cut], strict_mode=True))
-        except binascii.Error:
-            return None
-        pending = data[cut:]
-        _let_others_run()
-    try:
-        out.write(binascii.a2b_base64(pending, strict_mode=True))
-    except binascii.Error:
-        return None
-    return out.getvalue()
 
 
 def _walk(msg: Message) -> _Content:
@@ -384,7 +202,7 @@ def _walk(msg: Message) -> _Content:
             for child in reversed(children):
                 stack.append((child, depth + 1, body_ok and (chosen is None or child is chosen)))
             continue
-        disposition = _safe(part.get_content_disposition)
+        disposition = safe_read(part.get_content_disposition)
         if maintype == "text" and disposition != "attachment" and _filename(part) is None:
             if body_ok and subtype in ("plain", "html"):
                 (found.plain if subtype == "plain" else found.html).append(_text(part))
@@ -463,7 +281,7 @@ def _text(part: Message) -> str:
     raw = part.get_payload(decode=True)
     if not isinstance(raw, bytes):
         return ""
-    charset = _safe(part.get_content_charset)
+    charset = safe_read(part.get_content_charset)
     if charset and charset not in ("us-ascii", "ascii"):
         try:
             return raw.decode(charset, "replace")
@@ -476,7 +294,7 @@ def _text(part: Message) -> str:
 
 
 def _filename(part: Message) -> str | None:
-    name = _safe(part.get_filename)
+    name = safe_read(part.get_filename)
     return (_one_line(name) or None) if isinstance(name, str) else None
 
 
@@ -486,16 +304,8 @@ def _size(value: int, other: int) -> str:
     return text if text != beside else f"{value:,} bytes"
 
 
-def _safe(getter: Any) -> Any:
-    """A header-derived value, or None when the email package cannot read it."""
-    try:
-        return getter()
-    except Exception:  # noqa: BLE001 - an unreadable header is treated as absent
-        return None
-
-
 def _header(msg: Message, name: str) -> str | None:
-    value = _safe(lambda: msg.get(name))
+    value = safe_read(lambda: msg.get(name))
     return None if value is None else str(value)
 
 
@@ -525,9 +335,9 @@ def _auto_submitted(msg: Message) -> bool:
 def _recipient_names(msg: Message) -> dict[str, str]:
     names: dict[str, str] = {}
     for header in ("to", "cc"):
-        values = _safe(lambda header=header: msg.get_all(header)) or []
+        values = safe_read(lambda header=header: msg.get_all(header)) or []
         for value in values:
-            for address in _safe(lambda value=value: value.addresses) or ():
+            for address in safe_read(lambda value=value: value.addresses) or ():
                 name = _one_line(str(address.display_name))[:100]
                 key = _one_line(str(address.addr_spec)).lower()
                 if name and key and key not in names:
@@ -537,7 +347,7 @@ def _recipient_names(msg: Message) -> dict[str, str]:
 
 def _fax_headers(msg: Message) -> dict[str, str]:
     headers: dict[str, str] = {}
-    for key in _safe(msg.keys) or []:
+    for key in safe_read(msg.keys) or []:
         name = key.strip().lower()
         if name.startswith("x-fax-") and name not in headers:
             headers[name] = _one_line(_header(msg, key))

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mail2fax"
 LEAVES = {"models", "errors", "doorbell", "backoff", "peers", "sdnotify", "logs"}
 PURE = {
     "settings", "codec", "addressing", "sniffing", "message", "options", "status_mail",
-    "number_policy", "passwords", "throttle", "backends.base", "backends.request_json",
+    "number_policy", "passwords", "throttle", "backends.base", "backends.request_json", "mime_payload",
 }  # fmt: skip
 ADAPTERS = {
     "spool", "store_schema", "group_commit", "store", "mailer", "smtp_auth", "listener", "gate",
