@@ -6,7 +6,6 @@ size limit for a 50 MiB document), so the difference measured is what mail2fax d
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import signal
 import sys
@@ -14,6 +13,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP
 
+from bench.loop import run_on_chosen_loop
 from mail2fax.app import smtp_data_limit
 from mail2fax.listener import MiB
 from mail2fax.settings import Settings
@@ -46,15 +46,7 @@ async def serve() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
-    args = parser.parse_args()
-    if args.loop == "uvloop":
-        import uvloop  # type: ignore[import-not-found,unused-ignore]
-
-        uvloop.run(serve())
-    else:
-        asyncio.run(serve())
+    run_on_chosen_loop(__doc__, serve)
 
 
 if __name__ == "__main__":

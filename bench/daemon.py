@@ -6,10 +6,10 @@ that both servers of a comparison run on the same one.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import signal
 
+from bench.loop import run_on_chosen_loop
 from mail2fax import logs
 from mail2fax.app import Daemon
 from mail2fax.settings import load_settings
@@ -26,15 +26,7 @@ async def serve() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
-    args = parser.parse_args()
-    if args.loop == "uvloop":
-        import uvloop  # type: ignore[import-not-found,unused-ignore]
-
-        uvloop.run(serve())
-    else:
-        asyncio.run(serve())
+    run_on_chosen_loop(__doc__, serve)
 
 
 if __name__ == "__main__":
