@@ -344,11 +344,12 @@ class Store:
             JobEvent(datetime.fromtimestamp(at, UTC), JobState(state), detail) for at, state, detail in rows
         ]
 
-    async def backend_ids_since(self, since: datetime) -> set[str]:
+    async def backend_ids_submitted_since(self, since: datetime) -> set[str]:
+        """The backend ids of jobs handed to the backend at or after ``since``."""
         try:
             async with self._db.execute(
-                "SELECT backend_id FROM jobs WHERE backend_id IS NOT NULL AND created_at >= ?",
-                (since.timestamp() - 86400,),
+                "SELECT backend_id FROM jobs WHERE backend_id IS NOT NULL AND submitted_at >= ?",
+                (since.timestamp(),),
             ) as cursor:
                 rows = await cursor.fetchall()
         except (sqlite3.Error, OSError) as exc:

@@ -31,6 +31,9 @@ from mail2fax.store import Store
 
 log = logging.getLogger("mail2fax.submit")
 
+# How far back other jobs' faxes are excluded from recovery: wider than any backend's look-back.
+RECOVERY_SKEW = timedelta(minutes=10)
+
 OUTCOME_STATES = {
     Outcome.SENT: JobState.SENT,
     Outcome.ACCEPTED: JobState.ACCEPTED,
@@ -98,7 +101,9 @@ class SubmitStage:
         interrupted = await self._store.in_states([JobState.SUBMITTING])
         all_settled = True
         for job in interrupted:
-            known = await self._store.backend_ids_since(job.created_at)
+            # Faxes other jobs sent while this attempt was under way are not this job's.
+            began = (job.submit_started_at or job.created_at) - RECOVERY_SKEW
+            known = await self._store.backend_ids_submitted_since(began)
             try:
                 result = await self._backend.recover(job, known)
             except BackendError as exc:
