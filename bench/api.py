@@ -22,12 +22,12 @@ from typing import Any
 import httpx
 
 from mail2fax.backends.ringcentral import FAX_PATH, RingCentralBackend
-from mail2fax.doorbell import Doorbell
 from mail2fax.models import Document, FaxRequest, JobState, Recipient
+from mail2fax.queue.store import Store
 from mail2fax.settings import Settings
+from mail2fax.stages.doorbell import Doorbell
 from mail2fax.stages.submit import SubmitStage
 from mail2fax.stages.track import TrackStage
-from mail2fax.store import Store
 from tests.emulator import RingCentralEmulator
 from tests.emulator.ringcentral import DEFAULT_LIMITS
 from tests.samples.other import pdf_bytes

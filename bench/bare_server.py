@@ -15,8 +15,8 @@ from aiosmtpd.smtp import SMTP
 
 from bench.loop import run_on_chosen_loop
 from mail2fax.app import smtp_data_limit
-from mail2fax.listener import MiB
 from mail2fax.settings import Settings
+from mail2fax.smtp.protocol import MiB
 
 DATA_LIMIT = smtp_data_limit(Settings.model_fields["max_document_bytes"].default)
 

@@ -7,30 +7,34 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 
 import httpx
 
 from mail2fax import sdnotify
 from mail2fax.backends.base import FaxBackend
-from mail2fax.doorbell import Doorbell
-from mail2fax.errors import ConfigError, InvalidOption, StoreError
-from mail2fax.gate import Gate, build_gate
-from mail2fax.health import BackendWatch, WatchedBackend
-from mail2fax.listener import GatewaySMTP, Listener, server_tls_context
+from mail2fax.backends.registry import build_backend
+from mail2fax.backends.watch import BackendWatch, WatchedBackend
+from mail2fax.errors import ConfigError, InvalidOption
+from mail2fax.mail.number_policy import NumberPolicy
+from mail2fax.mail.options import check_cover_for_backend, parse_cover
 from mail2fax.mailer import Mailer
-from mail2fax.metrics import Metrics
-from mail2fax.metrics_server import MetricsServer, daemon_routes
-from mail2fax.number_policy import NumberPolicy
-from mail2fax.options import parse_cover
+from mail2fax.monitor.http import MetricsServer, daemon_routes
+from mail2fax.monitor.metrics import Metrics
+from mail2fax.queue.store import Store
 from mail2fax.settings import MiB, Settings
-from mail2fax.smtp_auth import session_options
-from mail2fax.stages.intake import IntakeHandler, IntakeRules, check_cover_for_backend
+from mail2fax.smtp.auth import session_options
+from mail2fax.smtp.gate import Gate, build_gate
+from mail2fax.smtp.listener import Listener
+from mail2fax.smtp.protocol import GatewaySMTP
+from mail2fax.smtp.tls import server_tls_context
+from mail2fax.stages.doorbell import Doorbell
+from mail2fax.stages.intake import IntakeHandler, IntakeRules
 from mail2fax.stages.notify import NotifyStage
+from mail2fax.stages.retention import RetentionStage
 from mail2fax.stages.submit import SubmitStage
 from mail2fax.stages.track import TrackStage
-from mail2fax.store import Store
 
 log = logging.getLogger("mail2fax")
 
@@ -41,27 +45,6 @@ class Stage(Protocol):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def build_backend(
-    settings: Settings,
-    client: httpx.AsyncClient,
-    *,
-    on_response: Callable[[str, int], None] | None = None,
-) -> FaxBackend:
-    if settings.backend == "dry-run":
-        from mail2fax.backends.dryrun import DryRunBackend
-
-        return DryRunBackend(settings.outbox_dir)
-    if settings.backend == "ringcentral":
-        from mail2fax.backends.ringcentral import RingCentralBackend
-
-        return RingCentralBackend(settings.ringcentral, client, on_response=on_response)
-    if settings.backend == "faxout":
-        from mail2fax.backends.faxout import FaxOutBackend
-
-        return FaxOutBackend(settings.faxout, client)
-    raise ConfigError(f"MAIL2FAX_BACKEND: unknown backend {settings.backend!r}")
 
 
 def check_settings(settings: Settings) -> None:
@@ -194,6 +177,7 @@ class Daemon:
                 wakeup=notify_bell,
                 clock=self.clock,
             ),
+            RetentionStage(store, settings=settings.retention, clock=self.clock),
         ]
         stopping = asyncio.Event()
         metrics_server = await self._metrics_listener(store)
@@ -203,7 +187,6 @@ class Daemon:
         self.ready.set()
         async with asyncio.TaskGroup() as group:
             workers = [group.create_task(stage.run(stopping)) for stage in stages]
-            workers.append(group.create_task(self._retention(store, stopping)))
             if metrics_server is not None:
                 workers.append(group.create_task(self._serve_metrics(metrics_server, stopping)))
             await stop.wait()
@@ -265,18 +248,3 @@ class Daemon:
         assert smtp.tls_cert is not None
         assert smtp.tls_key is not None
         return server_tls_context(str(smtp.tls_cert), str(smtp.tls_key), smtp.tls_min_version)
-
-    async def _retention(self, store: Store, stopping: asyncio.Event) -> None:
-        keep = timedelta(seconds=self.settings.retention.documents)
-        interval = min(max(self.settings.retention.documents / 10, 1.0), 600.0)
-        while not stopping.is_set():
-            try:
-                purged = await store.purge_documents(finished_before=self.clock() - keep)
-                if purged:
-                    log.info("deleted the documents of %d finished jobs", len(purged))
-            except StoreError as exc:
-                log.error("retention: %s", exc)
-            try:
-                await asyncio.wait_for(stopping.wait(), timeout=interval)
-            except TimeoutError:
-                continue

@@ -19,7 +19,7 @@ from mail2fax import logs
 from mail2fax.app import Daemon, check_settings
 from mail2fax.commands import Report, probe, queue, send
 from mail2fax.commands.queue import parse_duration
-from mail2fax.commands_security import hash_password_command
+from mail2fax.commands.security import hash_password_command
 from mail2fax.errors import ConfigError, Mail2FaxError
 from mail2fax.models import JobState
 from mail2fax.settings import Settings, load_settings, masked

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mail2fax.addressing import format_number, parse_recipient
 from mail2fax.errors import RecipientRefused
+from mail2fax.mail.addressing import format_number, parse_recipient
 from mail2fax.models import Recipient
 
 DOMAINS = ["fax.local", "fax.example.com"]

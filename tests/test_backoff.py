@@ -1,4 +1,4 @@
-from mail2fax.backoff import retry_delay
+from mail2fax.stages.backoff import retry_delay
 
 
 def test_grows_between_bounds() -> None:

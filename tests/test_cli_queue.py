@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mail2fax.models import Job, JobState
+from mail2fax.queue.store import Store
 from mail2fax.settings import Settings
-from mail2fax.store import Store
 from tests.capture import CaptureRelay
 from tests.cli_runner import run_cli
 from tests.conftest import eventually, ringcentral_overrides, running, settings_for, wait_until

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from mail2fax.models import JobState
-from mail2fax.passwords import verify_password
+from mail2fax.smtp.passwords import verify_password
 from tests.capture import CaptureRelay
 from tests.cli_runner import run_cli
 from tests.conftest import eventually, ringcentral_overrides, running, settings_for

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import mail2fax.spool
+import mail2fax.queue.spool
 from tests.capture import CaptureRelay
 from tests.conftest import eventually, running, settings_for
 from tests.mailbuilder import mail
@@ -34,7 +34,7 @@ async def test_hang_up_during_the_commit_keeps_the_whole_job(
     async with running(settings_for(tmp_path, relay)) as daemon:
         store = daemon.store
         assert store is not None
-        monkeypatch.setattr(mail2fax.spool.os, "fsync", slow_disk)
+        monkeypatch.setattr(mail2fax.queue.spool.os, "fsync", slow_disk)
         reader, writer = await asyncio.open_connection("127.0.0.1", daemon.smtp_port)
         assert (await read_reply(reader)).startswith("220")
         for line in ("EHLO client.test", "MAIL FROM:<alice@example.com>", "RCPT TO:<14155551212@fax.local>"):

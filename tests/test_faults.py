@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-import mail2fax.spool
+import mail2fax.queue.spool
 from mail2fax.models import JobState
 from tests.capture import CaptureRelay
 from tests.conftest import eventually, ringcentral_overrides, running, settings_for, wait_until
@@ -189,7 +189,7 @@ async def test_full_disk_answers_452_and_leaves_nothing_behind(
 
     async with running(settings_for(tmp_path, relay)) as daemon:
         with monkeypatch.context() as patch:
-            patch.setattr(mail2fax.spool.os, "fsync", no_space)
+            patch.setattr(mail2fax.queue.spool.os, "fsync", no_space)
             full = await deliver(daemon.smtp_port, fax_mail("full"), recipients=TO)
         assert full.final.code == 452
         assert list((tmp_path / "spool").iterdir()) == []

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mail2fax.app import Daemon
-from mail2fax.listener import LINE_TOO_LONG
+from mail2fax.smtp.protocol import LINE_TOO_LONG
 from tests.capture import CaptureRelay
 from tests.conftest import running, settings_for, wait_until
 from tests.hostile import FROM, PDF, TO, Case, corpus

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from mail2fax.errors import NothingToFax, Refusal, TooLarge, UnfaxableDocument
-from mail2fax.message import COVER_TEXT_LIMIT, ParsedMail, cut_cover_text, parse_mail
+from mail2fax.mail.message import COVER_TEXT_LIMIT, ParsedMail, cut_cover_text, parse_mail
 from mail2fax.models import Document
 from tests.samples import (
     Attachment,

@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mail2fax.errors import Refusal
-from mail2fax.message import ParsedMail, parse_mail
-from mail2fax.sniffing import ALLOWED
+from mail2fax.mail.message import ParsedMail, parse_mail
+from mail2fax.mail.sniffing import ALLOWED
 from tests.samples import (
     Attachment,
     build_mail,

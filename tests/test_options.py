@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mail2fax.errors import ConfigError, InvalidOption
+from mail2fax.mail.options import VALID_COVER_INDEXES, parse_cover, parse_options
 from mail2fax.models import Cover, FaxOptions, Resolution
-from mail2fax.options import VALID_COVER_INDEXES, parse_cover, parse_options
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 

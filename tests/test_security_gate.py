@@ -12,10 +12,10 @@ import pytest
 from aiosmtpd.smtp import Session
 
 from mail2fax.errors import Deferral, RecipientRefused, SenderRefused
-from mail2fax.gate import Gate, SenderList, build_gate
 from mail2fax.models import FaxRequest, Recipient
-from mail2fax.peers import AuthenticatedUser
-from mail2fax.store import Store
+from mail2fax.queue.store import Store
+from mail2fax.smtp.gate import Gate, SenderList, build_gate
+from mail2fax.smtp.peers import AuthenticatedUser
 from tests.capture import CaptureRelay
 from tests.conftest import settings_for
 

@@ -6,7 +6,7 @@ import phonenumbers
 import pytest
 
 from mail2fax.errors import ConfigError, RecipientRefused
-from mail2fax.number_policy import NumberPolicy, normalise_prefix
+from mail2fax.mail.number_policy import NumberPolicy, normalise_prefix
 from mail2fax.settings import DEFAULT_BLOCKED_TYPES
 
 US_LANDLINE = "+12015550123"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mail2fax.commands_security import hash_password_command
+from mail2fax.commands.security import hash_password_command
 from mail2fax.errors import ConfigError
-from mail2fax.passwords import (
+from mail2fax.smtp.passwords import (
     DEFAULT_N,
     MIN_N,
     hash_password,

@@ -8,8 +8,8 @@ import ipaddress
 import pytest
 from aiosmtpd.smtp import Session
 
-from mail2fax.peers import AuthenticatedUser, TrustedNetworks, authenticated_user, peer_address
-from mail2fax.throttle import LoginThrottle, throttle_key
+from mail2fax.smtp.peers import AuthenticatedUser, TrustedNetworks, authenticated_user, peer_address
+from mail2fax.smtp.throttle import LoginThrottle, throttle_key
 
 LOOPBACK_ONLY = TrustedNetworks([ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")])
 

@@ -9,8 +9,8 @@ import pytest
 
 from mail2fax.app import Daemon
 from mail2fax.errors import ConfigError
-from mail2fax.passwords import MIN_N, hash_password
 from mail2fax.settings import Settings
+from mail2fax.smtp.passwords import MIN_N, hash_password
 from tests.capture import CaptureRelay
 from tests.conftest import running, settings_for
 from tests.mailbuilder import mail

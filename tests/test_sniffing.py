@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mail2fax.errors import UnfaxableDocument
-from mail2fax.sniffing import PREFIX_BYTES, SniffedType, safe_filename, sniff
+from mail2fax.mail.sniffing import PREFIX_BYTES, SniffedType, safe_filename, sniff
 from tests.samples import (
     ACCEPTED,
     REFUSED,

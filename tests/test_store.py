@@ -11,7 +11,7 @@ import pytest
 
 from mail2fax.errors import DuplicateMail, StoreUnavailable
 from mail2fax.models import Document, FaxRequest, JobState, Recipient, RecipientResult
-from mail2fax.store import Store
+from mail2fax.queue.store import Store
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

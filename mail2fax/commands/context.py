@@ -7,11 +7,11 @@ from contextlib import asynccontextmanager
 
 import httpx
 
-from mail2fax.app import build_backend
 from mail2fax.backends.base import FaxBackend
+from mail2fax.backends.registry import build_backend
 from mail2fax.commands import CommandError
+from mail2fax.queue.store import Store
 from mail2fax.settings import Settings
-from mail2fax.store import Store
 
 
 @asynccontextmanager

@@ -18,8 +18,8 @@ from mail2fax.commands.context import open_backend, open_store
 from mail2fax.commands.render import job_detail, job_summary, job_text, jobs_table
 from mail2fax.errors import JobNotFound
 from mail2fax.models import Job, JobState
+from mail2fax.queue.store import Store
 from mail2fax.settings import Settings
-from mail2fax.store import Store
 
 RETRYABLE = (JobState.FAILED, JobState.UNKNOWN, JobState.CANCELLED, JobState.DEFERRED, JobState.HELD)
 HOLDABLE = (JobState.QUEUED, JobState.DEFERRED)

@@ -15,18 +15,18 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mail2fax.addressing import parse_recipient
 from mail2fax.commands import CommandError, Report
 from mail2fax.commands.context import open_store
 from mail2fax.commands.render import job_summary, recipient_text, size
 from mail2fax.errors import InvalidOption, TooLarge
-from mail2fax.gate import Quotas
-from mail2fax.message import COVER_TEXT_LIMIT
+from mail2fax.mail.addressing import parse_recipient
+from mail2fax.mail.message import COVER_TEXT_LIMIT
+from mail2fax.mail.number_policy import NumberPolicy
+from mail2fax.mail.options import parse_options
+from mail2fax.mail.sniffing import safe_filename, sniff
 from mail2fax.models import Document, FaxOptions, FaxRequest, Recipient
-from mail2fax.number_policy import NumberPolicy
-from mail2fax.options import parse_options
 from mail2fax.settings import Settings
-from mail2fax.sniffing import safe_filename, sniff
+from mail2fax.smtp.gate import Quotas
 
 STDIN = "-"
 

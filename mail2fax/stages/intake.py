@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from mail2fax.addressing import parse_recipient
-from mail2fax.doorbell import Doorbell
-from mail2fax.errors import Deferral, DuplicateMail, InvalidOption, Refusal, StoreError, StoreFull
-from mail2fax.gate import Gate
-from mail2fax.message import ParsedMail, cut_cover_text, parse_mail
-from mail2fax.models import Cover, FaxRequest, Recipient, Resolution
-from mail2fax.options import parse_options
-from mail2fax.store import Store
+from mail2fax.errors import Deferral, DuplicateMail, Refusal, StoreError, StoreFull
+from mail2fax.mail.addressing import parse_recipient
+from mail2fax.mail.message import ParsedMail, cut_cover_text, parse_mail
+from mail2fax.mail.options import check_cover_for_backend, parse_options
+from mail2fax.models import FaxRequest, Recipient, Resolution
+from mail2fax.queue.store import Store
+from mail2fax.smtp.gate import Gate
+from mail2fax.stages.doorbell import Doorbell
 
 log = logging.getLogger("mail2fax.intake")
 
@@ -235,19 +235,6 @@ class IntakeHandler:
     async def handle_exception(self, error: Exception) -> str:
         log.error("intake: unexpected %s: %s", type(error).__name__, error, exc_info=error)
         return INTERNAL_ERROR
-
-
-def check_cover_for_backend(cover: Cover, backend: str, *, source: str = "X-Fax-Cover") -> None:
-    """RingCentral's REST API chooses cover pages by number, FaxOut by name: refuse the other kind."""
-    if cover.kind == "name" and backend != "faxout":
-        raise InvalidOption(
-            f"{source}: {cover.name!r} is a cover page name; the RingCentral REST API takes "
-            "a cover page number (1-13, 15-28), none or default"
-        )
-    if cover.kind == "index" and backend == "faxout":
-        raise InvalidOption(
-            f"{source}: {cover.index} is a cover page number; FaxOut takes a cover page name, none or default"
-        )
 
 
 def _outcome(command: str, exc: Exception) -> str:

@@ -7,14 +7,14 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from mail2fax.doorbell import Doorbell
 from mail2fax.errors import PermanentRelayError, RelayError
+from mail2fax.mail.status_mail import compose
 from mail2fax.mailer import Mailer
 from mail2fax.models import Job, JobState
+from mail2fax.queue.store import Store
 from mail2fax.settings import NotifySettings, RetrySettings
 from mail2fax.stages.cycle import repeat
-from mail2fax.status_mail import compose
-from mail2fax.store import Store
+from mail2fax.stages.doorbell import Doorbell
 
 log = logging.getLogger("mail2fax.notify")
 

@@ -14,8 +14,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from mail2fax.backends.base import FaxBackend, Outcome, RecoveryResult, Settlement, Submission
-from mail2fax.backoff import retry_delay
-from mail2fax.doorbell import Doorbell
 from mail2fax.errors import (
     BackendAuthError,
     BackendError,
@@ -25,9 +23,11 @@ from mail2fax.errors import (
     UncertainSubmission,
 )
 from mail2fax.models import Job, JobState
+from mail2fax.queue.store import Store
 from mail2fax.settings import RetrySettings, SubmitSettings
+from mail2fax.stages.backoff import retry_delay
 from mail2fax.stages.cycle import repeat
-from mail2fax.store import Store
+from mail2fax.stages.doorbell import Doorbell
 
 log = logging.getLogger("mail2fax.submit")
 

@@ -4,7 +4,7 @@ Every builder returns real bytes of its format (the images open in an image view
 PDF reader, the Office files in their readers as far as their placeholder content goes).
 
 ``ACCEPTED`` lists each faxable sample with the name a sender might give it and what
-``mail2fax.sniffing.sniff`` makes of it; ``REFUSED`` lists samples that must never be faxed with
+``mail2fax.mail.sniffing.sniff`` makes of it; ``REFUSED`` lists samples that must never be faxed with
 the MIME type the refusal names.
 """
 

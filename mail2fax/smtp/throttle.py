@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from mail2fax.peers import IPAddress
+from mail2fax.smtp.peers import IPAddress
 
 FIRST_DELAY = 1.0  # seconds added to the first throttled failure; each further one doubles it
 FORGET_AFTER = 3600.0  # seconds without a failure after which a client address starts afresh

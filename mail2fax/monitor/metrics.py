@@ -19,10 +19,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessColl
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from mail2fax.backends.watch import BackendWatch
 from mail2fax.errors import StoreError
-from mail2fax.health import BackendWatch
 from mail2fax.models import Job, JobState
-from mail2fax.store import Store
+from mail2fax.queue.store import Store
 
 log = logging.getLogger("mail2fax.metrics")
 

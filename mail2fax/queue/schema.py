@@ -7,9 +7,9 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
-from mail2fax import codec
 from mail2fax.errors import StoreError, StoreFull, StoreUnavailable
 from mail2fax.models import Job, JobState
+from mail2fax.queue import codec
 
 MIGRATIONS: tuple[str, ...] = (
     """

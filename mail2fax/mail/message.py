@@ -16,9 +16,9 @@ from email.policy import EmailPolicy
 from typing import Any, Literal
 
 from mail2fax.errors import MalformedMail, NothingToFax, Refusal, TooLarge, UnfaxableDocument
-from mail2fax.mime_payload import Runs, attachment_bytes, safe_read
+from mail2fax.mail.payload import Runs, attachment_bytes, safe_read
+from mail2fax.mail.sniffing import safe_filename, sniff
 from mail2fax.models import Document
-from mail2fax.sniffing import safe_filename, sniff
 
 BodyMode = Literal["auto", "always", "never"]
 

@@ -23,11 +23,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from mail2fax.errors import ConfigError, Deferral, SenderRefused, StoreError
+from mail2fax.mail.number_policy import NumberPolicy
 from mail2fax.models import Recipient
-from mail2fax.number_policy import NumberPolicy
-from mail2fax.peers import TrustedNetworks, authenticated_user, describe
+from mail2fax.queue.store import Store
 from mail2fax.settings import QuotaSettings, Settings
-from mail2fax.store import Store
+from mail2fax.smtp.peers import TrustedNetworks, authenticated_user, describe
 
 log = logging.getLogger("mail2fax.gate")
 

@@ -199,3 +199,16 @@ def _shown(text: str, limit: int = 64) -> str:
     """ASCII without control characters, short enough for an SMTP reply."""
     ascii_text = "".join(c if " " <= c <= "~" else "?" for c in text)
     return ascii_text if len(ascii_text) <= limit else ascii_text[: limit - 3] + "..."
+
+
+def check_cover_for_backend(cover: Cover, backend: str, *, source: str = "X-Fax-Cover") -> None:
+    """RingCentral's REST API chooses cover pages by number, FaxOut by name: refuse the other kind."""
+    if cover.kind == "name" and backend != "faxout":
+        raise InvalidOption(
+            f"{source}: {cover.name!r} is a cover page name; the RingCentral REST API takes "
+            "a cover page number (1-13, 15-28), none or default"
+        )
+    if cover.kind == "index" and backend == "faxout":
+        raise InvalidOption(
+            f"{source}: {cover.index} is a cover page number; FaxOut takes a cover page name, none or default"
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 
 from mail2fax.errors import ConfigError
-from mail2fax.passwords import hash_password
+from mail2fax.smtp.passwords import hash_password
 
 
 def hash_password_command(password: str | None) -> str:

@@ -18,9 +18,7 @@ from typing import Any
 
 import aiosqlite
 
-from mail2fax import codec
 from mail2fax.errors import DuplicateMail
-from mail2fax.group_commit import GroupCommit, PendingWrite
 from mail2fax.models import (
     FINAL_STATES,
     SUBMITTABLE_STATES,
@@ -31,8 +29,10 @@ from mail2fax.models import (
     JobState,
     StoredDocument,
 )
-from mail2fax.spool import Spool
-from mail2fax.store_schema import JOB_COLUMNS, MIGRATIONS, UPDATABLE, job_from_row, moment, translate
+from mail2fax.queue import codec
+from mail2fax.queue.group_commit import GroupCommit, PendingWrite
+from mail2fax.queue.schema import JOB_COLUMNS, MIGRATIONS, UPDATABLE, job_from_row, moment, translate
+from mail2fax.queue.spool import Spool
 
 log = logging.getLogger("mail2fax.store")
 

@@ -24,10 +24,10 @@ from typing import Any
 
 from aiosmtpd.smtp import MISSING, SMTP, syntax
 
-from mail2fax.passwords import PasswordHash, decoy_hash, load_users
-from mail2fax.peers import AuthenticatedUser, TrustedNetworks, peer_address
 from mail2fax.settings import Settings
-from mail2fax.throttle import LoginThrottle, throttle_key
+from mail2fax.smtp.passwords import PasswordHash, decoy_hash, load_users
+from mail2fax.smtp.peers import AuthenticatedUser, TrustedNetworks, peer_address
+from mail2fax.smtp.throttle import LoginThrottle, throttle_key
 
 log = logging.getLogger("mail2fax.auth")
 

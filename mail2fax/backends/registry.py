@@ -1,0 +1,32 @@
+"""The fax backends by name: ``MAIL2FAX_BACKEND`` chooses one, built here for the daemon and the commands."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+
+from mail2fax.backends.base import FaxBackend
+from mail2fax.errors import ConfigError
+from mail2fax.settings import Settings
+
+
+def build_backend(
+    settings: Settings,
+    client: httpx.AsyncClient,
+    *,
+    on_response: Callable[[str, int], None] | None = None,
+) -> FaxBackend:
+    if settings.backend == "dry-run":
+        from mail2fax.backends.dryrun import DryRunBackend
+
+        return DryRunBackend(settings.outbox_dir)
+    if settings.backend == "ringcentral":
+        from mail2fax.backends.ringcentral import RingCentralBackend
+
+        return RingCentralBackend(settings.ringcentral, client, on_response=on_response)
+    if settings.backend == "faxout":
+        from mail2fax.backends.faxout import FaxOutBackend
+
+        return FaxOutBackend(settings.faxout, client)
+    raise ConfigError(f"MAIL2FAX_BACKEND: unknown backend {settings.backend!r}")
