@@ -23,7 +23,8 @@ import httpx
 
 from mail2fax.backends.ringcentral import FAX_PATH, RingCentralBackend
 from mail2fax.models import Document, FaxRequest, JobState, Recipient
-from mail2fax.queue.store import Store
+from mail2fax.queue.base import Store
+from mail2fax.queue.sqlite import SqliteStore
 from mail2fax.settings import Settings
 from mail2fax.stages.doorbell import Doorbell
 from mail2fax.stages.submit import SubmitStage
@@ -122,7 +123,7 @@ async def tracking(outstanding: int, data_root: Path, warm_cycles: int = 3) -> T
                 rc.set_limit(group, UNLIMITED, 60)
             fast = _settings(rc, data_dir, heavy_limit=UNLIMITED, light_limit=UNLIMITED)
             fast = fast.model_copy(update={"submit": fast.submit.model_copy(update={"batch": 1000})})
-            store = await Store.open(fast.database_path, fast.spool_dir)
+            store = await SqliteStore.open(fast.database_path, fast.spool_dir)
             try:
                 await _enqueue(store, outstanding)
                 setup = RingCentralBackend(fast.ringcentral, client)
@@ -201,7 +202,7 @@ async def pacing(faxes: int, limit: int, window: float, data_root: Path) -> Paci
         ):
             rc.set_limit("Heavy", limit, window)
             settings = _settings(rc, data_dir, heavy_limit=limit, limit_window=window)
-            store = await Store.open(settings.database_path, settings.spool_dir)
+            store = await SqliteStore.open(settings.database_path, settings.spool_dir)
             try:
                 await _enqueue(store, faxes)
                 backend = RingCentralBackend(settings.ringcentral, client)

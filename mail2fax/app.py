@@ -22,7 +22,8 @@ from mail2fax.mail.options import check_cover_for_backend, parse_cover
 from mail2fax.mailer import Mailer
 from mail2fax.monitor.http import MetricsServer, daemon_routes
 from mail2fax.monitor.metrics import Metrics
-from mail2fax.queue.store import Store
+from mail2fax.queue.base import Store
+from mail2fax.queue.registry import open_store
 from mail2fax.settings import MiB, Settings
 from mail2fax.smtp.auth import session_options
 from mail2fax.smtp.gate import Gate, build_gate
@@ -111,9 +112,7 @@ class Daemon:
         """Run until ``stop`` is set, then shut down gracefully within the configured time."""
         settings = self.settings
         check_settings(settings)
-        store = await Store.open(
-            settings.database_path, settings.spool_dir, on_transition=self.metrics.observe_transition
-        )
+        store = await open_store(settings, on_transition=self.metrics.observe_transition)
         self.store = store
         try:
             removed = await store.remove_orphans()

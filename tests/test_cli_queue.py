@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mail2fax.models import Job, JobState
-from mail2fax.queue.store import Store
+from mail2fax.queue.base import Store
 from mail2fax.settings import Settings
 from tests.capture import CaptureRelay
 from tests.cli_runner import run_cli

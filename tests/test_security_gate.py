@@ -13,7 +13,8 @@ from aiosmtpd.smtp import Session
 
 from mail2fax.errors import Deferral, RecipientRefused, SenderRefused
 from mail2fax.models import FaxRequest, Recipient
-from mail2fax.queue.store import Store
+from mail2fax.queue.base import Store
+from mail2fax.queue.sqlite import SqliteStore
 from mail2fax.smtp.gate import Gate, SenderList, build_gate
 from mail2fax.smtp.peers import AuthenticatedUser
 from tests.capture import CaptureRelay
@@ -27,7 +28,7 @@ US = Recipient("+12015550123")
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "db.sqlite3", tmp_path / "spool")
+    opened = await SqliteStore.open(tmp_path / "db.sqlite3", tmp_path / "spool")
     try:
         yield opened
     finally:

@@ -11,7 +11,8 @@ import pytest
 
 from mail2fax.errors import DuplicateMail, StoreUnavailable
 from mail2fax.models import Document, FaxRequest, JobState, Recipient, RecipientResult
-from mail2fax.queue.store import Store
+from mail2fax.queue.base import Store
+from mail2fax.queue.sqlite import SqliteStore
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -33,7 +34,7 @@ def request(sender: str = "alice@example.com", *, message_id: str = "<a@example.
 
 @pytest.fixture
 async def store(tmp_path: Path):
-    opened = await Store.open(tmp_path / "db.sqlite3", tmp_path / "spool")
+    opened = await SqliteStore.open(tmp_path / "db.sqlite3", tmp_path / "spool")
     yield opened
     await opened.close()
 
@@ -41,7 +42,7 @@ async def store(tmp_path: Path):
 async def test_enqueue_is_durable_and_ordered(tmp_path: Path, store: Store) -> None:
     job = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
     await store.close()
-    reopened = await Store.open(tmp_path / "db.sqlite3", tmp_path / "spool")
+    reopened = await SqliteStore.open(tmp_path / "db.sqlite3", tmp_path / "spool")
     try:
         again = await reopened.get(job.id)
         assert again is not None

@@ -10,7 +10,8 @@ import httpx
 from mail2fax.backends.base import FaxBackend
 from mail2fax.backends.registry import build_backend
 from mail2fax.commands import CommandError
-from mail2fax.queue.store import Store
+from mail2fax.queue import registry
+from mail2fax.queue.base import Store
 from mail2fax.settings import Settings
 
 
@@ -23,7 +24,7 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
             f"no queue at {database}: set MAIL2FAX_DATA_DIR to the daemon's data directory "
             "(or start the daemon once to create it)"
         )
-    store = await Store.open(database, settings.spool_dir)
+    store = await registry.open_store(settings)
     try:
         yield store
     finally:

@@ -18,7 +18,7 @@ from mail2fax.commands.context import open_backend, open_store
 from mail2fax.commands.render import job_detail, job_summary, job_text, jobs_table
 from mail2fax.errors import JobNotFound
 from mail2fax.models import Job, JobState
-from mail2fax.queue.store import Store
+from mail2fax.queue.base import Store
 from mail2fax.settings import Settings
 
 RETRYABLE = (JobState.FAILED, JobState.UNKNOWN, JobState.CANCELLED, JobState.DEFERRED, JobState.HELD)

@@ -12,7 +12,7 @@ from typing import Any
 
 from mail2fax.backends.watch import BackendWatch
 from mail2fax.errors import StoreError
-from mail2fax.queue.store import Store
+from mail2fax.queue.base import Store
 
 
 async def check(store: Store, watch: BackendWatch) -> tuple[bool, dict[str, Any]]:

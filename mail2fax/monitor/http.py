@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from mail2fax.backends.watch import BackendWatch
 from mail2fax.monitor import health
 from mail2fax.monitor.metrics import Metrics
-from mail2fax.queue.store import Store
+from mail2fax.queue.base import Store
 
 log = logging.getLogger("mail2fax.metrics_server")
 

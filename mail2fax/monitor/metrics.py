@@ -22,7 +22,7 @@ from prometheus_client.registry import Collector
 from mail2fax.backends.watch import BackendWatch
 from mail2fax.errors import StoreError
 from mail2fax.models import Job, JobState
-from mail2fax.queue.store import Store
+from mail2fax.queue.base import Store
 
 log = logging.getLogger("mail2fax.metrics")
 

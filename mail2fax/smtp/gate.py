@@ -25,7 +25,7 @@ from typing import Any
 from mail2fax.errors import ConfigError, Deferral, SenderRefused, StoreError
 from mail2fax.mail.number_policy import NumberPolicy
 from mail2fax.models import Recipient
-from mail2fax.queue.store import Store
+from mail2fax.queue.base import Store
 from mail2fax.settings import QuotaSettings, Settings
 from mail2fax.smtp.peers import TrustedNetworks, authenticated_user, describe
 

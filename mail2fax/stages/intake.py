@@ -20,7 +20,7 @@ from mail2fax.mail.addressing import parse_recipient
 from mail2fax.mail.message import ParsedMail, cut_cover_text, parse_mail
 from mail2fax.mail.options import check_cover_for_backend, parse_options
 from mail2fax.models import FaxRequest, Recipient, Resolution
-from mail2fax.queue.store import Store
+from mail2fax.queue.base import Store
 from mail2fax.smtp.gate import Gate
 from mail2fax.stages.doorbell import Doorbell
 

@@ -11,7 +11,7 @@ from mail2fax.errors import PermanentRelayError, RelayError
 from mail2fax.mail.status_mail import compose
 from mail2fax.mailer import Mailer
 from mail2fax.models import Job, JobState
-from mail2fax.queue.store import Store
+from mail2fax.queue.base import Store
 from mail2fax.settings import NotifySettings, RetrySettings
 from mail2fax.stages.cycle import repeat
 from mail2fax.stages.doorbell import Doorbell

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from mail2fax.queue.store import Store
+from mail2fax.queue.base import Store
 from mail2fax.settings import RetentionSettings
 from mail2fax.stages.cycle import repeat
 

@@ -23,7 +23,7 @@ from mail2fax.errors import (
     UncertainSubmission,
 )
 from mail2fax.models import Job, JobState
-from mail2fax.queue.store import Store
+from mail2fax.queue.base import Store
 from mail2fax.settings import RetrySettings, SubmitSettings
 from mail2fax.stages.backoff import retry_delay
 from mail2fax.stages.cycle import repeat

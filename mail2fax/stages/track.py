@@ -10,7 +10,7 @@ from datetime import datetime
 from mail2fax.backends.base import FaxBackend, FaxStatus, Outcome, TrackedFax
 from mail2fax.errors import BackendError
 from mail2fax.models import Job, JobState, RecipientResult
-from mail2fax.queue.store import Store
+from mail2fax.queue.base import Store
 from mail2fax.settings import TrackSettings
 from mail2fax.stages.cycle import repeat
 from mail2fax.stages.doorbell import Doorbell

@@ -1,6 +1,6 @@
-"""The durable queue: jobs, their documents and their history in SQLite; document bytes in the spool.
+"""The SQLite store: jobs, their documents and their history in one SQLite file; document bytes in the spool.
 
-All SQL lives here and in store_schema. A job becomes visible only when its row commits, and
+All SQL of this store lives here and in ``queue.schema``. A job becomes visible only when its row commits, and
 its documents are written and fsynced to the spool before that, so a ``250`` means "on disk".
 """
 
@@ -54,7 +54,7 @@ def new_job_id() -> str:
     return secrets.token_hex(6)
 
 
-class Store:
+class SqliteStore:
     """The SQLite queue. Open it with :meth:`open`; every method is safe to call concurrently."""
 
     def __init__(
@@ -74,7 +74,7 @@ class Store:
     @classmethod
     async def open(
         cls, database: Path, spool_dir: Path, *, on_transition: Callable[[Job], None] | None = None
-    ) -> Store:
+    ) -> SqliteStore:
         try:
             database.parent.mkdir(parents=True, exist_ok=True)
             db = await aiosqlite.connect(database, isolation_level=None)

@@ -1,0 +1,100 @@
+"""What every store promises: the queue of jobs, their documents and their history.
+
+The stages, the gate, health and the commands see only this interface; ``queue.registry``
+opens the implementation the settings choose (SQLite today, in ``queue.sqlite``). A store's
+methods are safe to call concurrently, from the daemon and from an operator's command at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Protocol
+
+from mail2fax.models import FaxRequest, Job, JobEvent, JobState, StoredDocument
+
+
+class Store(Protocol):
+    async def close(self) -> None: ...
+
+    async def enqueue(
+        self,
+        request: FaxRequest,
+        *,
+        backend: str,
+        lifetime: float,
+        now: datetime,
+        job_id: str | None = None,
+        duplicate_since: datetime | None = None,
+    ) -> Job:
+        """Write the documents, then commit the job: when this returns the job is durable.
+
+        With ``duplicate_since``, a job for the same mail created since then makes this raise
+        DuplicateMail instead; the check and the insert are atomic, so two copies of a mail
+        arriving together cannot both become faxes.
+        """
+        ...
+
+    async def get(self, job_id: str) -> Job | None: ...
+
+    async def transition(
+        self,
+        job_id: str,
+        leaving: Iterable[JobState],
+        entering: JobState,
+        *,
+        now: datetime,
+        detail: str | None = None,
+        **fields: Any,
+    ) -> Job | None:
+        """Move a job from one of ``leaving`` to ``entering`` in one checked step, with a history row.
+
+        Returns the updated job, or None when the job was no longer in any ``leaving`` state.
+        """
+        ...
+
+    async def due(self, now: datetime, limit: int) -> list[Job]:
+        """Queued and deferred jobs whose next attempt is due, the longest-waiting first."""
+        ...
+
+    async def next_due_at(self) -> datetime | None: ...
+
+    async def in_states(self, states: Iterable[JobState], limit: int = 10_000) -> list[Job]: ...
+
+    async def tracked(self) -> list[Job]:
+        """Jobs whose fax is at the backend and whose outcome is still to be read."""
+        ...
+
+    async def list_jobs(self, states: Iterable[JobState] | None = None, limit: int = 1000) -> list[Job]: ...
+
+    async def count_by_state(self) -> dict[str, int]: ...
+
+    async def documents(self, job_id: str) -> list[StoredDocument]: ...
+
+    async def events(self, job_id: str) -> list[JobEvent]: ...
+
+    async def backend_ids_submitted_since(self, since: datetime) -> set[str]:
+        """The backend ids of jobs handed to the backend at or after ``since``."""
+        ...
+
+    async def awaiting_notification(self, now: datetime, limit: int) -> list[Job]: ...
+
+    async def mark_notified(self, job_id: str, now: datetime, detail: str) -> None: ...
+
+    async def postpone_notification(self, job_id: str, until: datetime) -> int: ...
+
+    async def count_jobs(self, *, since: datetime, sender: str | None = None) -> int: ...
+
+    async def purge_documents(self, *, finished_before: datetime) -> list[str]:
+        """Delete the documents of final, notified jobs that finished before the given time."""
+        ...
+
+    async def delete_jobs(self, *, finished_before: datetime) -> int:
+        """Forget final jobs entirely (operator purge): rows, history and documents."""
+        ...
+
+    async def remove_orphans(self) -> int:
+        """Delete documents that no committed job owns (left by a crash before commit)."""
+        ...
+
+    async def check_writable(self) -> None: ...
