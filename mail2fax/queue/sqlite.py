@@ -21,8 +21,6 @@ import aiosqlite
 from mail2fax.errors import DuplicateMail
 from mail2fax.models import (
     FINAL_STATES,
-    SUBMITTABLE_STATES,
-    TRACKED_STATES,
     FaxRequest,
     Job,
     JobEvent,
@@ -31,7 +29,17 @@ from mail2fax.models import (
 )
 from mail2fax.queue import codec
 from mail2fax.queue.group_commit import GroupCommit, PendingWrite
-from mail2fax.queue.schema import JOB_COLUMNS, MIGRATIONS, UPDATABLE, job_from_row, moment, translate
+from mail2fax.queue.schema import (
+    DUE_CONDITION,
+    FINAL_CONDITION,
+    JOB_COLUMNS,
+    MIGRATIONS,
+    TRACKED_CONDITION,
+    UPDATABLE,
+    job_from_row,
+    moment,
+    translate,
+)
 from mail2fax.queue.spool import Spool
 
 log = logging.getLogger("mail2fax.store")
@@ -41,9 +49,10 @@ async def _refuse_duplicate(db: aiosqlite.Connection, request: FaxRequest, since
     if not request.message_id:
         return
     cursor = await db.execute(
-        "SELECT id FROM jobs WHERE sender = ? AND message_id = ? AND content_digest = ? AND created_at >= ? "
+        "SELECT id FROM jobs INDEXED BY jobs_by_message_id "
+        "WHERE message_id = ? AND sender = ? AND content_digest = ? AND created_at >= ? "
         "ORDER BY created_at LIMIT 1",
-        (request.sender, request.message_id, request.content_digest, since.timestamp()),
+        (request.message_id, request.sender, request.content_digest, since.timestamp()),
     )
     earlier = await cursor.fetchone()
     if earlier is not None:
@@ -279,15 +288,16 @@ class SqliteStore:
         return value
 
     async def due(self, now: datetime, limit: int) -> list[Job]:
-        states = [s.value for s in SUBMITTABLE_STATES]
         return await self._fetch_jobs(
-            "WHERE state IN (?, ?) AND next_attempt_at <= ? ORDER BY next_attempt_at, created_at LIMIT ?",
-            (*states, now.timestamp(), limit),
+            f"INDEXED BY jobs_due WHERE {DUE_CONDITION} AND next_attempt_at <= ? "
+            "ORDER BY next_attempt_at, created_at LIMIT ?",
+            (now.timestamp(), limit),
         )
 
     async def next_due_at(self) -> datetime | None:
-        states = [s.value for s in SUBMITTABLE_STATES]
-        value = await self._scalar("SELECT MIN(next_attempt_at) FROM jobs WHERE state IN (?, ?)", states)
+        value = await self._scalar(
+            f"SELECT MIN(next_attempt_at) FROM jobs INDEXED BY jobs_due WHERE {DUE_CONDITION}"  # noqa: S608
+        )
         return moment(value)
 
     async def in_states(self, states: Iterable[JobState], limit: int = 10_000) -> list[Job]:
@@ -299,7 +309,9 @@ class SqliteStore:
         )
 
     async def tracked(self) -> list[Job]:
-        return await self.in_states(TRACKED_STATES)
+        return await self._fetch_jobs(
+            f"INDEXED BY jobs_tracked WHERE {TRACKED_CONDITION} ORDER BY created_at LIMIT ?", (10_000,)
+        )
 
     async def list_jobs(self, states: Iterable[JobState] | None = None, limit: int = 1000) -> list[Job]:
         if states is None:
@@ -357,12 +369,10 @@ class SqliteStore:
         return {row[0] for row in rows}
 
     async def awaiting_notification(self, now: datetime, limit: int) -> list[Job]:
-        values = [s.value for s in FINAL_STATES]
-        marks = ", ".join("?" for _ in values)
         return await self._fetch_jobs(
-            f"WHERE state IN ({marks}) AND notified_at IS NULL "
+            f"INDEXED BY jobs_awaiting_notification WHERE notified_at IS NULL AND {FINAL_CONDITION} "
             "AND (notify_next_at IS NULL OR notify_next_at <= ?) ORDER BY finished_at LIMIT ?",
-            (*values, now.timestamp(), limit),
+            (now.timestamp(), limit),
         )
 
     async def mark_notified(self, job_id: str, now: datetime, detail: str) -> None:
@@ -398,13 +408,12 @@ class SqliteStore:
 
     async def purge_documents(self, *, finished_before: datetime) -> list[str]:
         """Delete the documents of final, notified jobs that finished before the given time."""
-        values = [s.value for s in FINAL_STATES]
-        marks = ", ".join("?" for _ in values)
         try:
             async with self._db.execute(
-                f"SELECT id FROM jobs WHERE state IN ({marks}) AND documents_purged_at IS NULL "  # noqa: S608
+                "SELECT id FROM jobs INDEXED BY jobs_holding_documents "  # noqa: S608
+                f"WHERE documents_purged_at IS NULL AND {FINAL_CONDITION} "
                 "AND (notified_at IS NOT NULL OR notify = 0) AND finished_at < ?",
-                (*values, finished_before.timestamp()),
+                (finished_before.timestamp(),),
             ) as cursor:
                 job_ids = [row[0] for row in await cursor.fetchall()]
         except (sqlite3.Error, OSError) as exc:
