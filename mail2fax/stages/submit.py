@@ -9,6 +9,7 @@ arrived, and marked ``unknown`` when nobody can tell.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -33,6 +34,9 @@ log = logging.getLogger("mail2fax.submit")
 
 # How far back other jobs' faxes are excluded from recovery: wider than any backend's look-back.
 RECOVERY_SKEW = timedelta(minutes=10)
+# Failed attempts in a row after which the service counts as down: the stage
+# then sends one job at the backoff rate instead of trying the due jobs one after another.
+OUTAGE_AFTER = 2
 
 OUTCOME_STATES = {
     Outcome.SENT: JobState.SENT,
@@ -63,6 +67,10 @@ class SubmitStage:
         self._finished = finished
         self._clock = clock
         self._outage: str | None = None
+        self._failures = 0  # failed attempts in a row
+        # Until then a cycle would only fail again (the service is down, or a crashed submission
+        # cannot be settled yet): wake-ups are ignored and no query is made.
+        self._quiet_until: datetime | None = None
         self._stopping = asyncio.Event()
         self.busy = False
 
@@ -71,7 +79,18 @@ class SubmitStage:
         await repeat("submit", self.run_once, self._wait_next, stopping)
 
     async def _wait_next(self) -> None:
+        quiet = self._quiet_for()
+        if quiet > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(quiet, self._settings.interval)):
+                    await self._stopping.wait()
+            return
         await self._wakeup.wait(await self._idle_time())
+
+    def _quiet_for(self) -> float:
+        if self._quiet_until is None:
+            return 0.0
+        return (self._quiet_until - self._clock()).total_seconds()
 
     async def _idle_time(self) -> float:
         try:
@@ -85,7 +104,12 @@ class SubmitStage:
 
     async def run_once(self) -> int:
         """Settle crashed submissions, then submit the due jobs of one batch. Returns jobs handled."""
+        if self._quiet_for() > 0:
+            return 0
+        self._quiet_until = None
         if not await self._settle_interrupted():
+            if self._quiet_until is None:
+                self._quiet_until = self._clock() + timedelta(seconds=self._settings.interval)
             return 0
         handled = 0
         for job in await self._store.due(self._clock(), self._settings.batch):
@@ -275,6 +299,9 @@ class SubmitStage:
         self._finished.ring()
 
     def _note_outage(self, exc: BackendError) -> None:
+        self._failures += 1
+        if self._failures >= OUTAGE_AFTER or isinstance(exc, BackendAuthError):
+            self._quiet_until = self._clock() + timedelta(seconds=self._probe_delay(exc))
         described = f"{type(exc).__name__}: {exc}"
         if self._outage is None:
             if isinstance(exc, BackendAuthError):
@@ -287,7 +314,21 @@ class SubmitStage:
                 log.warning("the fax service is failing (%s); faxes are deferred", exc)
         self._outage = described
 
+    def _probe_delay(self, exc: BackendError) -> float:
+        """How long the stage waits before it tries the service again with one job."""
+        if isinstance(exc, BackendAuthError):
+            return self._retry.auth_backoff
+        retry_after = exc.retry_after if isinstance(exc, TemporaryBackendError) else None
+        return retry_delay(
+            self._failures - OUTAGE_AFTER + 1,
+            minimum=self._retry.min_backoff,
+            maximum=self._retry.max_backoff,
+            retry_after=retry_after,
+        )
+
     def _note_recovery(self) -> None:
+        self._failures = 0
+        self._quiet_until = None
         if self._outage is not None:
             log.warning("the fax service answers again after: %s", self._outage)
             self._outage = None
