@@ -141,6 +141,8 @@ class Settings(BaseSettings):
     fax_domains: list[str] = Field(default_factory=lambda: ["fax.local"])
     default_region: str = "US"
     data_dir: Path = Path("./var")
+    database_url: SecretStr | None = None
+    lease: float = Field(60.0, ge=1.0)
     ringcentral: RingCentralSettings = RingCentralSettings()
     faxout: FaxOutSettings = FaxOutSettings()
     relay: RelaySettings = RelaySettings()
@@ -226,6 +228,10 @@ def _check_consistency(settings: Settings) -> None:
             raise ConfigError("MAIL2FAX_FAXOUT__USERNAME is required when MAIL2FAX_BACKEND=faxout")
         if settings.faxout.password is None:
             raise ConfigError("MAIL2FAX_FAXOUT__PASSWORD is required when MAIL2FAX_BACKEND=faxout")
+    if settings.database_url is not None:
+        url = settings.database_url.get_secret_value()
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("MAIL2FAX_DATABASE_URL: only postgresql:// URLs are supported")
     smtp = settings.smtp
     if (smtp.tls_cert is None) != (smtp.tls_key is None):
         name = "TLS_KEY" if smtp.tls_key is None else "TLS_CERT"

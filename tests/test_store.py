@@ -1,10 +1,12 @@
-"""The store on a real SQLite file: durability, checked transitions, quotas, duplicates, retention."""
+"""The store behaviour suite, run against both backends (a real SQLite file, a real PostgreSQL
+server): durability, checked transitions, quotas, duplicates, retention."""
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from mail2fax.errors import DuplicateMail, StoreUnavailable
 from mail2fax.models import Document, FaxRequest, JobState, Recipient, RecipientResult
 from mail2fax.queue.base import Store
+from mail2fax.queue.postgres import PostgresStore
 from mail2fax.queue.sqlite import SqliteStore
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -32,11 +35,53 @@ def request(sender: str = "alice@example.com", *, message_id: str = "<a@example.
     )
 
 
+Opener = Callable[[], Awaitable[Store]]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_any(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
+    """Opens (again) the store of one backend; each test runs once per backend."""
+    if request.param == "sqlite":
+        return lambda: SqliteStore.open(tmp_path / "db.sqlite3", tmp_path / "spool")
+    url = request.getfixturevalue("pg_url")
+    return lambda: PostgresStore.open(url, tmp_path / "cache")
+
+
 @pytest.fixture
-async def store(tmp_path: Path):
+async def any_store(open_any: Opener) -> AsyncIterator[Store]:
+    opened = await open_any()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
     opened = await SqliteStore.open(tmp_path / "db.sqlite3", tmp_path / "spool")
     yield opened
     await opened.close()
+
+
+async def read_documents(store: Store, job_id: str) -> list[bytes]:
+    return [Path(d.path).read_bytes() for d in await store.local_documents(job_id)]
+
+
+async def test_enqueue_survives_reopening(open_any: Opener) -> None:
+    store = await open_any()
+    job = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
+    await store.close()
+    reopened = await open_any()
+    try:
+        again = await reopened.get(job.id)
+        assert again is not None
+        assert again.state is JobState.QUEUED
+        assert again.recipients == (Recipient("+14155551212", "John Doe"), Recipient("+14155551313"))
+        assert again.expires_at == NOW + timedelta(hours=1)
+        documents = await reopened.documents(job.id)
+        assert [d.filename for d in documents] == ["scan.pdf", "notes.txt"]
+        assert [d.size for d in documents] == [14, 6]
+        assert await read_documents(reopened, job.id) == [b"%PDF-1.4 first", b"second"]
+    finally:
+        await reopened.close()
 
 
 async def test_enqueue_is_durable_and_ordered(tmp_path: Path, store: Store) -> None:
@@ -59,7 +104,8 @@ async def test_enqueue_is_durable_and_ordered(tmp_path: Path, store: Store) -> N
         await store.close()
 
 
-async def test_transition_checks_the_state_it_leaves(store: Store) -> None:
+async def test_transition_checks_the_state_it_leaves(any_store: Store) -> None:
+    store = any_store
     job = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
     moved = await store.transition(
         job.id, [JobState.QUEUED], JobState.SUBMITTING, now=NOW, attempts=1, submit_started_at=NOW
@@ -81,13 +127,15 @@ async def test_transition_checks_the_state_it_leaves(store: Store) -> None:
     ]
 
 
-async def test_transition_refuses_unknown_columns(store: Store) -> None:
+async def test_transition_refuses_unknown_columns(any_store: Store) -> None:
+    store = any_store
     job = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
     with pytest.raises(ValueError, match="not updatable"):
         await store.transition(job.id, [JobState.QUEUED], JobState.SENT, now=NOW, state="sent")
 
 
-async def test_due_respects_next_attempt(store: Store) -> None:
+async def test_due_respects_next_attempt(any_store: Store) -> None:
+    store = any_store
     job = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
     await store.transition(
         job.id, [JobState.QUEUED], JobState.DEFERRED, now=NOW, next_attempt_at=NOW + timedelta(minutes=5)
@@ -97,7 +145,8 @@ async def test_due_respects_next_attempt(store: Store) -> None:
     assert await store.next_due_at() == NOW + timedelta(minutes=5)
 
 
-async def test_counts_and_duplicates(store: Store) -> None:
+async def test_counts_and_duplicates(any_store: Store) -> None:
+    store = any_store
     first = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
     await store.enqueue(request("bob@example.com"), backend="dry-run", lifetime=3600, now=NOW)
     assert await store.count_jobs(since=NOW - timedelta(hours=1)) == 2
@@ -118,19 +167,29 @@ async def test_counts_and_duplicates(store: Store) -> None:
     assert await store.count_jobs(since=since) == 3
 
 
-async def test_retention_deletes_documents_keeps_history(store: Store) -> None:
+async def test_retention_deletes_documents_keeps_history(any_store: Store) -> None:
+    store = any_store
     job = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
-    paths = [Path(d.path) for d in await store.documents(job.id)]
     await store.transition(job.id, [JobState.QUEUED], JobState.SENT, now=NOW, finished_at=NOW)
     assert await store.purge_documents(finished_before=NOW + timedelta(hours=1)) == []
     await store.mark_notified(job.id, NOW, "status mail sent")
     assert await store.purge_documents(finished_before=NOW) == []
     assert await store.purge_documents(finished_before=NOW + timedelta(seconds=1)) == [job.id]
-    assert not any(path.exists() for path in paths)
+    assert await store.purge_documents(finished_before=NOW + timedelta(seconds=1)) == []
     kept = await store.get(job.id)
     assert kept is not None
     assert kept.documents_purged_at is not None
     assert kept.state is JobState.SENT
+    assert [e.detail for e in await store.events(job.id)][-1] == "status mail sent"
+
+
+async def test_retention_removes_spool_files(store: Store) -> None:
+    job = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
+    paths = [Path(d.path) for d in await store.documents(job.id)]
+    await store.transition(job.id, [JobState.QUEUED], JobState.SENT, now=NOW, finished_at=NOW)
+    await store.mark_notified(job.id, NOW, "status mail sent")
+    assert await store.purge_documents(finished_before=NOW + timedelta(seconds=1)) == [job.id]
+    assert not any(path.exists() for path in paths)
 
 
 async def test_orphaned_spool_directories_are_removed(tmp_path: Path, store: Store) -> None:
@@ -154,8 +213,68 @@ async def test_failed_commit_leaves_no_spool(tmp_path: Path, store: Store) -> No
     assert await store.list_jobs() == []
 
 
-async def test_id_collision_keeps_the_existing_job(store: Store) -> None:
+async def test_id_collision_keeps_the_existing_job(any_store: Store) -> None:
+    store = any_store
     first = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
     with pytest.raises(StoreUnavailable):
         await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW, job_id=first.id)
-    assert all(Path(d.path).exists() for d in await store.documents(first.id))
+    assert await read_documents(store, first.id) == [b"%PDF-1.4 first", b"second"]
+
+
+async def test_interrupted_submissions_are_found(any_store: Store) -> None:
+    store = any_store
+    job = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
+    assert await store.interrupted(NOW) == []
+    await store.transition(job.id, [JobState.QUEUED], JobState.SUBMITTING, now=NOW, submit_started_at=NOW)
+    assert [j.id for j in await store.interrupted(NOW)] == [job.id]
+    settled = await store.transition(job.id, [JobState.SUBMITTING], JobState.QUEUED, now=NOW)
+    assert settled is not None
+    assert await store.interrupted(NOW) == []
+
+
+async def test_status_mail_bookkeeping(any_store: Store) -> None:
+    store = any_store
+    first = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
+    second = await store.enqueue(request("bob@example.com"), backend="dry-run", lifetime=3600, now=NOW)
+    assert await store.awaiting_notification(NOW, 10) == []
+    for number, job in enumerate((second, first)):
+        done = NOW + timedelta(seconds=number)
+        await store.transition(job.id, [JobState.QUEUED], JobState.FAILED, now=done, finished_at=done)
+    later = NOW + timedelta(minutes=1)
+    assert [j.id for j in await store.awaiting_notification(later, 10)] == [second.id, first.id]
+    assert await store.postpone_notification(second.id, later + timedelta(minutes=5)) == 1
+    assert [j.id for j in await store.awaiting_notification(later, 10)] == [first.id]
+    await store.mark_notified(first.id, later, "status mail sent to alice@example.com")
+    assert await store.awaiting_notification(later, 10) == []
+    again = await store.awaiting_notification(later + timedelta(minutes=5), 10)
+    assert [j.id for j in again] == [second.id]
+    notified = await store.get(first.id)
+    assert notified is not None
+    assert notified.notified_at == later
+
+
+async def test_listing_counting_and_deleting(any_store: Store) -> None:
+    store = any_store
+    old = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
+    new = await store.enqueue(request("bob@example.com"), backend="dry-run", lifetime=3600, now=NOW)
+    await store.transition(
+        old.id,
+        [JobState.QUEUED],
+        JobState.SUBMITTED,
+        now=NOW,
+        backend_id="fax-1",
+        submitted_at=NOW,
+    )
+    assert await store.backend_ids_submitted_since(NOW) == {"fax-1"}
+    assert await store.backend_ids_submitted_since(NOW + timedelta(seconds=1)) == set()
+    assert [j.id for j in await store.tracked()] == [old.id]
+    assert await store.count_by_state() == {"submitted": 1, "queued": 1}
+    assert {j.id for j in await store.list_jobs()} == {old.id, new.id}
+    assert [j.id for j in await store.list_jobs([JobState.QUEUED])] == [new.id]
+    await store.transition(old.id, [JobState.SUBMITTED], JobState.SENT, now=NOW, finished_at=NOW)
+    assert await store.delete_jobs(finished_before=NOW) == 0
+    assert await store.delete_jobs(finished_before=NOW + timedelta(seconds=1)) == 1
+    assert await store.get(old.id) is None
+    assert await store.events(old.id) == []
+    assert [j.id for j in await store.list_jobs()] == [new.id]
+    await store.check_writable()

@@ -19,7 +19,7 @@ from mail2fax.settings import Settings
 async def open_store(settings: Settings) -> AsyncIterator[Store]:
     """The daemon's queue. It must exist: a mistyped data directory must not look like an empty queue."""
     database = settings.database_path
-    if not database.is_file():
+    if settings.database_url is None and not database.is_file():
         raise CommandError(
             f"no queue at {database}: set MAIL2FAX_DATA_DIR to the daemon's data directory "
             "(or start the daemon once to create it)"

@@ -124,7 +124,7 @@ async def _check_documents(store: Store, job: Job) -> None:
             f"job {job.id} cannot be sent again: its documents were deleted "
             f"{job.documents_purged_at:%Y-%m-%d %H:%M} UTC (MAIL2FAX_RETENTION__DOCUMENTS)"
         )
-    documents = await store.documents(job.id)
+    documents = await store.local_documents(job.id)
     present = await asyncio.to_thread(lambda: [Path(d.path).is_file() for d in documents])
     missing = [d.filename for d, here in zip(documents, present, strict=True) if not here]
     if missing or not documents:

@@ -1,7 +1,8 @@
 """What every store promises: the queue of jobs, their documents and their history.
 
 The stages, the gate, health and the commands see only this interface; ``queue.registry``
-opens the implementation the settings choose (SQLite today, in ``queue.sqlite``). A store's
+opens the implementation the settings choose (SQLite in ``queue.sqlite``, or PostgreSQL, shared by
+several bridges, in ``queue.postgres``). A store's
 methods are safe to call concurrently, from the daemon and from an operator's command at once.
 """
 
@@ -59,6 +60,14 @@ class Store(Protocol):
 
     async def next_due_at(self) -> datetime | None: ...
 
+    async def interrupted(self, now: datetime) -> list[Job]:
+        """Jobs left in ``submitting`` that nobody works on any more, claimed for recovery.
+
+        A store shared by several bridges returns only jobs whose lease has expired (or that this
+        process holds), and takes their lease; the embedded store returns every such job.
+        """
+        ...
+
     async def in_states(self, states: Iterable[JobState], limit: int = 10_000) -> list[Job]: ...
 
     async def tracked(self) -> list[Job]:
@@ -69,7 +78,13 @@ class Store(Protocol):
 
     async def count_by_state(self) -> dict[str, int]: ...
 
-    async def documents(self, job_id: str) -> list[StoredDocument]: ...
+    async def documents(self, job_id: str) -> list[StoredDocument]:
+        """The job's documents as recorded; their ``path`` may not be readable here yet."""
+        ...
+
+    async def local_documents(self, job_id: str) -> list[StoredDocument]:
+        """The job's documents, each readable at its ``path`` on this host (fetched if need be)."""
+        ...
 
     async def events(self, job_id: str) -> list[JobEvent]: ...
 

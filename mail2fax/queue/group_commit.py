@@ -13,8 +13,6 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
-
 from mail2fax.errors import DuplicateMail, StoreError
 from mail2fax.models import Job
 
@@ -28,7 +26,7 @@ class PendingWrite:
     """One enqueue waiting for a group commit; ``write`` adds its rows inside the transaction."""
 
     job_id: str
-    write: Callable[[aiosqlite.Connection], Awaitable[None]]
+    write: Callable[[Any], Awaitable[None]]  # given the store's connection in its transaction
     done: asyncio.Future[Job | None]
     taken: bool = False  # a transaction holds its rows
     committed: bool = False
@@ -52,7 +50,7 @@ class GroupCommit:
 
     def __init__(
         self,
-        transaction: Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]],
+        transaction: Callable[[], AbstractAsyncContextManager[Any]],
         fetch_jobs: Callable[[str, Sequence[Any]], Awaitable[list[Job]]],
     ):
         self._transaction = transaction

@@ -6,10 +6,19 @@ from collections.abc import Callable
 
 from mail2fax.models import Job
 from mail2fax.queue.base import Store
+from mail2fax.queue.postgres import PostgresStore
 from mail2fax.queue.sqlite import SqliteStore
 from mail2fax.settings import Settings
 
 
 async def open_store(settings: Settings, *, on_transition: Callable[[Job], None] | None = None) -> Store:
-    """Open (and create or migrate) the queue of these settings."""
+    """Open (and create or migrate) the queue of these settings: PostgreSQL when
+    MAIL2FAX_DATABASE_URL is set, the SQLite file in the data directory otherwise."""
+    if settings.database_url is not None:
+        return await PostgresStore.open(
+            settings.database_url.get_secret_value(),
+            settings.data_dir,
+            lease=settings.lease,
+            on_transition=on_transition,
+        )
     return await SqliteStore.open(settings.database_path, settings.spool_dir, on_transition=on_transition)

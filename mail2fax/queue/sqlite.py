@@ -300,6 +300,10 @@ class SqliteStore:
         )
         return moment(value)
 
+    async def interrupted(self, now: datetime) -> list[Job]:
+        """Every job left in ``submitting``: one process owns this queue, and it is not sending."""
+        return await self.in_states([JobState.SUBMITTING])
+
     async def in_states(self, states: Iterable[JobState], limit: int = 10_000) -> list[Job]:
         values = [s.value for s in states]
         marks = ", ".join("?" for _ in values)
@@ -343,6 +347,9 @@ class SqliteStore:
         except (sqlite3.Error, OSError) as exc:
             raise translate(exc) from exc
         return [StoredDocument(*row) for row in rows]
+
+    async def local_documents(self, job_id: str) -> list[StoredDocument]:
+        return await self.documents(job_id)
 
     async def events(self, job_id: str) -> list[JobEvent]:
         try:

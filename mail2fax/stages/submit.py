@@ -122,7 +122,7 @@ class SubmitStage:
 
     async def _settle_interrupted(self) -> bool:
         """Settle every job left in ``submitting``; False while one still cannot be settled."""
-        interrupted = await self._store.in_states([JobState.SUBMITTING])
+        interrupted = await self._store.interrupted(self._clock())
         all_settled = True
         for job in interrupted:
             # Faxes other jobs sent while this attempt was under way are not this job's.
@@ -199,7 +199,7 @@ class SubmitStage:
 
     async def _send(self, claimed: Job) -> bool:
         """The request in hand: shutdown waits for it to finish rather than cancel it."""
-        documents = await self._store.documents(claimed.id)
+        documents = await self._store.local_documents(claimed.id)
         try:
             submission = await self._backend.submit(claimed, documents)
         except PermanentBackendError as exc:
