@@ -19,12 +19,12 @@ from typing import Any
 
 import psycopg
 
-INSTALL_HINT = "PostgreSQL's server is needed: apt-get install postgresql (or set MAIL2FAX_PG_BINDIR)"
+INSTALL_HINT = "PostgreSQL's server is needed: apt-get install postgresql (or set PG_BINDIR)"
 
 
 def server_bindir() -> Path:
     """The newest installed server's bin directory (initdb, pg_ctl)."""
-    chosen = os.environ.get("MAIL2FAX_PG_BINDIR")
+    chosen = os.environ.get("PG_BINDIR")
     if chosen:
         return Path(chosen)
     found = sorted(

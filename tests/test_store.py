@@ -4,9 +4,9 @@ server): durability, checked transitions, quotas, duplicates, retention."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest

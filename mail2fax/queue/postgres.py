@@ -94,13 +94,14 @@ class PostgresStore:
         cache_root: Path,
         *,
         lease: float = 60.0,
+        connect_timeout: float = 15.0,
         on_transition: Callable[[Job], None] | None = None,
     ) -> PostgresStore:
         pool: AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]] = AsyncConnectionPool(
             url, min_size=1, max_size=8, kwargs={"autocommit": True}, open=False, name="mail2fax"
         )
         try:
-            await pool.open(wait=True, timeout=15)
+            await pool.open(wait=True, timeout=connect_timeout)
         except Exception as exc:
             await pool.close()
             raise StoreUnavailable(f"cannot reach the PostgreSQL queue ({describe(url)})") from exc

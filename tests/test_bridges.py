@@ -1,0 +1,54 @@
+"""Several bridges on one PostgreSQL queue, as ``mail2fax serve`` runs them, on the RingCentral emulator.
+
+Each bridge has its own data directory and SMTP port; they share only the database. Mails
+accepted by one bridge are sent by whichever bridge claims them first, each exactly once, and
+each sender gets one status mail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter
+from pathlib import Path
+
+from tests.capture import CaptureRelay
+from tests.conftest import ringcentral_overrides, running, settings_for, wait_until
+from tests.emulator import RingCentralEmulator
+from tests.mailbuilder import mail
+from tests.samples.other import pdf_bytes
+from tests.smtp_client import deliver
+
+TOKEN = re.compile(r"token-(\d{3})")
+
+
+async def test_two_bridges_fax_each_mail_once_and_tell_each_sender_once(
+    tmp_path: Path, rc: RingCentralEmulator, relay: CaptureRelay, pg_url: str
+) -> None:
+    rc.auto_outcome = lambda fax: ("Sent", 1, None)
+    rc.set_limit("Heavy", 1000, 60)
+    overrides = ringcentral_overrides(rc, heavy_limit=1000, listing_grace=1)
+    bridges = [
+        settings_for(tmp_path / name, relay, database_url=pg_url, **overrides) for name in ("one", "two")
+    ]
+    async with running(bridges[0]) as one, running(bridges[1]) as two:
+        ports = [one.smtp_port, two.smtp_port]
+
+        async def send(token: int) -> None:
+            message = mail(
+                subject=f"Bridges token-{token:03d}",
+                attachments=[("doc.pdf", pdf_bytes(text=f"token {token}"), "application/pdf")],
+            )
+            port = ports[token % 2]
+            assert port is not None
+            transaction = await deliver(port, bytes(message), recipients=["14155551212@fax.local"])
+            assert transaction.accepted, transaction.final
+
+        await asyncio.gather(*(send(token) for token in range(24)))
+        await relay.wait_for(24, timeout=60)
+        await wait_until(lambda: len(rc.faxes) == 24)
+    faxed = Counter(int(TOKEN.search(fax.json["coverPageText"])[1]) for fax in rc.faxes)
+    assert faxed == Counter(range(24))
+    told = Counter(int(TOKEN.search(captured.body)[1]) for captured in relay.mails)
+    assert told == Counter(range(24))
+    assert all(captured.subject.startswith("Fax to +14155551212 sent") for captured in relay.mails)
