@@ -91,6 +91,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX duplicate_keys_by_job ON duplicate_keys (job_id);
     """,
+    # The partial indexes of the SQLite schema's migration 2 (same conditions, queries repeat them),
+    # and one for the jobs in ``submitting`` that the lease claims look at.
+    """
+    DROP INDEX jobs_by_state;
+    CREATE INDEX jobs_by_state_age ON jobs (state, created_at);
+    CREATE INDEX jobs_due ON jobs (next_attempt_at, created_at) WHERE state IN ('queued', 'deferred');
+    CREATE INDEX jobs_tracked ON jobs (created_at) WHERE state IN ('submitted', 'scheduled');
+    CREATE INDEX jobs_by_submitted_at ON jobs (submitted_at) WHERE backend_id IS NOT NULL;
+    CREATE INDEX jobs_awaiting_notification ON jobs (finished_at)
+        WHERE notified_at IS NULL AND state IN ('sent', 'accepted', 'failed', 'unknown', 'cancelled');
+    CREATE INDEX jobs_holding_documents ON jobs (finished_at)
+        WHERE documents_purged_at IS NULL AND state IN ('sent', 'accepted', 'failed', 'unknown', 'cancelled');
+    CREATE INDEX jobs_submitting ON jobs (created_at) WHERE state = 'submitting';
+    """,
 )
 
 

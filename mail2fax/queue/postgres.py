@@ -31,8 +31,6 @@ from psycopg_pool import AsyncConnectionPool
 from mail2fax.errors import DuplicateMail, StoreError, StoreUnavailable
 from mail2fax.models import (
     FINAL_STATES,
-    SUBMITTABLE_STATES,
-    TRACKED_STATES,
     FaxRequest,
     Job,
     JobEvent,
@@ -43,7 +41,15 @@ from mail2fax.queue import codec
 from mail2fax.queue.group_commit import GroupCommit, PendingWrite
 from mail2fax.queue.pg_documents import DocumentCache, write_documents
 from mail2fax.queue.pg_schema import migrate, translate
-from mail2fax.queue.schema import JOB_COLUMNS, UPDATABLE, job_from_row, moment
+from mail2fax.queue.schema import (
+    DUE_CONDITION,
+    FINAL_CONDITION,
+    JOB_COLUMNS,
+    TRACKED_CONDITION,
+    UPDATABLE,
+    job_from_row,
+    moment,
+)
 from mail2fax.queue.sqlite import new_job_id
 
 log = logging.getLogger("mail2fax.store")
@@ -332,15 +338,12 @@ class PostgresStore:
 
     async def due(self, now: datetime, limit: int) -> list[Job]:
         return await self._fetch_jobs(
-            "WHERE state = ANY(%s) AND next_attempt_at <= %s ORDER BY next_attempt_at, created_at LIMIT %s",
-            ([s.value for s in SUBMITTABLE_STATES], now.timestamp(), limit),
+            f"WHERE {DUE_CONDITION} AND next_attempt_at <= %s ORDER BY next_attempt_at, created_at LIMIT %s",
+            (now.timestamp(), limit),
         )
 
     async def next_due_at(self) -> datetime | None:
-        rows = await self._execute(
-            "SELECT min(next_attempt_at) FROM jobs WHERE state = ANY(%s)",
-            ([s.value for s in SUBMITTABLE_STATES],),
-        )
+        rows = await self._execute(f"SELECT min(next_attempt_at) FROM jobs WHERE {DUE_CONDITION}")  # noqa: S608
         return moment(rows[0][0] if rows else None)
 
     async def in_states(self, states: Iterable[JobState], limit: int = 10_000) -> list[Job]:
@@ -349,7 +352,7 @@ class PostgresStore:
         )
 
     async def tracked(self) -> list[Job]:
-        return await self.in_states(TRACKED_STATES)
+        return await self._fetch_jobs(f"WHERE {TRACKED_CONDITION} ORDER BY created_at")
 
     async def list_jobs(self, states: Iterable[JobState] | None = None, limit: int = 1000) -> list[Job]:
         if states is None:
@@ -404,12 +407,11 @@ class PostgresStore:
         """Claim the final jobs whose status mail is due and that no other bridge is mailing."""
         return await self._fetch_claimed(
             "UPDATE jobs SET notify_owner = %(me)s, notify_lease_until = %(until)s WHERE id IN ("  # noqa: S608
-            "SELECT id FROM jobs WHERE state = ANY(%(final)s) AND notified_at IS NULL "
+            f"SELECT id FROM jobs WHERE {FINAL_CONDITION} AND notified_at IS NULL "
             "AND (notify_next_at IS NULL OR notify_next_at <= %(now)s) AND (notify_owner IS NULL "
             "OR notify_owner = %(me)s OR notify_lease_until < %(now)s) ORDER BY finished_at "
             f"LIMIT %(limit)s FOR UPDATE SKIP LOCKED) RETURNING {JOB_COLUMNS}",
-            {"me": self.owner, "until": now.timestamp() + self.lease, "now": now.timestamp(), "final": FINAL}
-            | {"limit": limit},
+            {"me": self.owner, "until": now.timestamp() + self.lease, "now": now.timestamp(), "limit": limit},
         )
 
     async def mark_notified(self, job_id: str, now: datetime, detail: str) -> None:
@@ -443,12 +445,12 @@ class PostgresStore:
 
     async def purge_documents(self, *, finished_before: datetime) -> list[str]:
         rows = await self._execute(
-            "WITH purged AS (UPDATE jobs SET documents_purged_at = %(now)s WHERE state = ANY(%(final)s) "
+            f"WITH purged AS (UPDATE jobs SET documents_purged_at = %(now)s WHERE {FINAL_CONDITION} "  # noqa: S608
             "AND documents_purged_at IS NULL AND (notified_at IS NOT NULL OR notify = 0) "
             "AND finished_at < %(before)s RETURNING id), "
             "gone AS (DELETE FROM document_chunks WHERE job_id IN (SELECT id FROM purged)) "
             "SELECT id FROM purged",
-            {"now": time.time(), "final": FINAL, "before": finished_before.timestamp()},
+            {"now": time.time(), "before": finished_before.timestamp()},
         )
         job_ids = [row[0] for row in rows]
         for job_id in job_ids:
