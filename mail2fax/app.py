@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
@@ -29,7 +28,7 @@ from mail2fax.smtp.auth import session_options
 from mail2fax.smtp.gate import Gate, build_gate
 from mail2fax.smtp.listener import Listener
 from mail2fax.smtp.protocol import GatewaySMTP
-from mail2fax.smtp.tls import server_tls_context
+from mail2fax.smtp.tls import ServerTls
 from mail2fax.stages.doorbell import Doorbell
 from mail2fax.stages.intake import IntakeHandler, IntakeRules
 from mail2fax.stages.notify import NotifyStage
@@ -107,6 +106,7 @@ class Daemon:
         self.backend_watch = BackendWatch(clock)
         self.metrics.watch_backend(self.backend_watch)
         self.metrics_port: int | None = None
+        self.tls: ServerTls | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then shut down gracefully within the configured time."""
@@ -117,7 +117,10 @@ class Daemon:
         try:
             removed = await store.remove_orphans()
             if removed:
-                log.info("removed %d spool directories of mails that were never accepted", removed)
+                log.info(
+                    "removed the spool directories of mails that were never accepted",
+                    extra={"count": removed},
+                )
             timeout = httpx.Timeout(settings.ringcentral.timeout, connect=15.0)
             async with httpx.AsyncClient(timeout=timeout) as client:
                 backend = WatchedBackend(
@@ -146,8 +149,9 @@ class Daemon:
         listener = self._listener(handler)
         self.smtp_port = await listener.listen(settings.smtp.host, settings.smtp.port)
         if settings.smtp.tls_port is not None:
+            assert self.tls is not None
             self.tls_port = await listener.listen(
-                settings.smtp.host, settings.smtp.tls_port, ssl_context=self._tls_context()
+                settings.smtp.host, settings.smtp.tls_port, tls_context=self.tls.context
             )
         stages: list[Stage] = [
             SubmitStage(
@@ -181,7 +185,7 @@ class Daemon:
         stopping = asyncio.Event()
         metrics_server = await self._metrics_listener(store)
         bells = (submit_bell, track_bell, notify_bell)
-        log.info("mail2fax ready backend=%s smtp_port=%s", settings.backend, self.smtp_port)
+        log.info("mail2fax ready", extra={"backend": settings.backend, "smtp_port": self.smtp_port})
         sdnotify.ready(f"listening on {settings.smtp.host}:{self.smtp_port}")
         self.ready.set()
         async with asyncio.TaskGroup() as group:
@@ -210,7 +214,10 @@ class Daemon:
             return None
         server = MetricsServer(daemon_routes(self.metrics, store, self.backend_watch))
         self.metrics_port = await server.start(where.host, where.port)
-        log.info("metrics and health on http://%s:%s/metrics and /healthz", where.host, self.metrics_port)
+        base = f"http://{where.host}:{self.metrics_port}"
+        log.info(
+            "metrics and health listening", extra={"metrics": f"{base}/metrics", "health": f"{base}/healthz"}
+        )
         return server
 
     @staticmethod
@@ -222,7 +229,14 @@ class Daemon:
 
     def _listener(self, handler: IntakeHandler) -> Listener:
         settings = self.settings
-        starttls = self._tls_context() if settings.smtp.tls_cert else None
+        smtp = settings.smtp
+        if smtp.tls_cert is not None and smtp.tls_key is not None:
+            self.tls = ServerTls(smtp.tls_cert, smtp.tls_key, smtp.tls_min_version)
+            log.info(
+                "tls certificate loaded",
+                extra={"cert": str(smtp.tls_cert), "fingerprint": self.tls.fingerprint},
+            )
+        tls = self.tls
         hostname = settings.smtp.hostname or socket.getfqdn()
         data_limit = smtp_data_limit(settings.max_document_bytes)
         auth = session_options(settings)
@@ -234,16 +248,10 @@ class Daemon:
                 hostname=hostname,
                 ident="mail2fax",
                 data_size_limit=data_limit,
-                tls_context=starttls,
+                tls_context=tls.context() if tls is not None else None,
                 require_starttls=settings.smtp.require_starttls,
                 timeout=settings.smtp.timeout,
                 **auth,
             )
 
         return Listener(make_session)
-
-    def _tls_context(self) -> ssl.SSLContext:
-        smtp = self.settings.smtp
-        assert smtp.tls_cert is not None
-        assert smtp.tls_key is not None
-        return server_tls_context(str(smtp.tls_cert), str(smtp.tls_key), smtp.tls_min_version)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -10,6 +11,19 @@ import sys
 from pathlib import Path
 
 READY = re.compile(r"mail2fax ready backend=\S+ smtp_port=(\d+)")
+
+
+def ready_port(line: str) -> int | None:
+    """The SMTP port from the daemon's "ready" line, in text or JSON format."""
+    if line.startswith("{"):
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            return None
+        if entry.get("message") == "mail2fax ready":
+            return int(entry["smtp_port"])
+    match = READY.search(line)
+    return int(match[1]) if match else None
 
 
 def environment(data_dir: Path, relay_port: int, **values: str) -> dict[str, str]:
@@ -80,9 +94,9 @@ class DaemonProcess:
             async with self._new_line:
                 self.lines.append(text)
                 self._new_line.notify_all()
-            match = READY.search(text)
-            if match:
-                self.port = int(match[1])
+            port = ready_port(text)
+            if port is not None:
+                self.port = port
                 self._ready.set()
 
     async def wait_for_line(self, pattern: str, *, at_most: float = 20.0) -> str:

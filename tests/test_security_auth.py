@@ -16,6 +16,7 @@ from mail2fax.settings import Settings
 from mail2fax.smtp.passwords import MIN_N, hash_password
 from tests.capture import CaptureRelay
 from tests.conftest import running, settings_for
+from tests.logged import rendered
 from tests.mailbuilder import mail
 from tests.raw_smtp import Certificates, RawSMTP, advertised, b64
 from tests.samples.other import pdf_bytes
@@ -322,11 +323,12 @@ async def test_passwords_never_reach_the_log_or_the_status_mail(
         assert await send_fax(client) == [250, 250, 250]
         await client.close()
         [status] = await relay.wait_for(1)
-    logged = "\n".join(record.getMessage() for record in caplog.records)
+    logged = rendered(caplog.records) + rendered(caplog.records, "json")
     mailed = status.message.as_string()
     assert "scanner@example.com" in status.recipients
-    assert "smtp auth failed user='scanner'" in logged
-    assert "smtp auth ok user='scanner'" in logged
+    assert "smtp auth failed user=scanner peer=127.0.0.1" in logged
+    assert "smtp auth ok user=scanner peer=127.0.0.1" in logged
+    assert '"message": "smtp auth failed", "user": "scanner", "peer": "127.0.0.1"' in logged
     for secret in (PASSWORD, wrong, b64(PASSWORD), b64(f"\0scanner\0{wrong}"), USERS["scanner"]):
         assert secret not in logged
         assert secret not in mailed

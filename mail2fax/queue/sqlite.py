@@ -108,7 +108,7 @@ class SqliteStore:
             await self._db.executescript(
                 f"BEGIN IMMEDIATE; {script}; PRAGMA user_version = {number}; COMMIT;"
             )
-            log.info("store schema migrated to version %d", number)
+            log.info("store schema migrated", extra={"version": number})
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -216,11 +216,14 @@ class SqliteStore:
                 await asyncio.to_thread(self._spool.remove, job_id)
             raise
         log.info(
-            "job=%s state=queued sender=%s recipients=%s documents=%d",
-            job_id,
-            request.sender or "<>",
-            ",".join(r.number for r in request.recipients),
-            len(request.documents),
+            "job queued",
+            extra={
+                "job": job_id,
+                "state": JobState.QUEUED.value,
+                "sender": request.sender or "<>",
+                "recipients": [r.number for r in request.recipients],
+                "documents": len(request.documents),
+            },
         )
         job = committed or await self.get(job_id)
         assert job is not None
@@ -266,15 +269,12 @@ class SqliteStore:
             )
         job = await self.get(job_id)
         assert job is not None
-        extra = f" fax_id={job.backend_id}" if job.backend_id else ""
-        log.info(
-            "job=%s state=%s attempt=%d%s%s",
-            job_id,
-            entering.value,
-            job.attempts,
-            extra,
-            f" detail={detail!r}" if detail else "",
-        )
+        facts: dict[str, Any] = {"job": job_id, "state": entering.value, "attempt": job.attempts}
+        if job.backend_id:
+            facts["fax_id"] = job.backend_id
+        if detail:
+            facts["detail"] = detail
+        log.info("job state changed", extra=facts)
         if self._on_transition is not None:
             self._on_transition(job)
         return job
@@ -390,7 +390,7 @@ class SqliteStore:
                 "SELECT id, ?, state, ? FROM jobs WHERE id = ?",
                 (now.timestamp(), detail, job_id),
             )
-        log.info("job=%s notified detail=%r", job_id, detail)
+        log.info("status mail done", extra={"job": job_id, "detail": detail})
 
     async def postpone_notification(self, job_id: str, until: datetime) -> int:
         async with self._transaction() as db:

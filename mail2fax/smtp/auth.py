@@ -76,18 +76,19 @@ class Logins:
         async with self.throttle.turn(key):
             async with self._checks:
                 matched = await asyncio.to_thread((stored or self._decoy).matches, password)
-            shown = repr(name[:64]) if name is not None else "<not UTF-8>"
+            shown = name[:64] if name is not None else "<not UTF-8>"
             if matched and stored is not None and name is not None:
-                log.info("smtp auth ok user=%s peer=%s", shown, address or "-")
+                log.info("smtp auth ok", extra={"user": shown, "peer": address})
                 return name
             delay = self.throttle.failed(key)
             log.warning(
-                "smtp auth failed user=%s peer=%s failures=%d delay=%.1fs%s",
-                shown,
-                address or "-",
-                self.throttle.failures(key),
-                delay,
-                "" if stored is not None else " (no such user)",
+                "smtp auth failed" if stored is not None else "smtp auth failed: no such user",
+                extra={
+                    "user": shown,
+                    "peer": address,
+                    "failures": self.throttle.failures(key),
+                    "delay": round(delay, 1),
+                },
             )
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -253,10 +254,12 @@ def session_options(settings: Settings) -> dict[str, Any]:
             ", ".join(str(network) for network in settings.trusted_networks) or "no network",
         )
     log.info(
-        "smtp auth users=%d tls=%s trusted_networks=%s",
-        len(users),
-        "yes" if tls else "no",
-        ",".join(str(network) for network in settings.trusted_networks) or "-",
+        "smtp auth",
+        extra={
+            "users": len(users),
+            "tls": "yes" if tls else "no",
+            "trusted_networks": [str(network) for network in settings.trusted_networks],
+        },
     )
     logins = Logins(
         users,

@@ -2,6 +2,10 @@
 
 While the daemon drains for shutdown, new connections are answered ``421`` and closed, open
 transactions are allowed to finish, and idle sessions are closed.
+
+On the implicit-TLS port the handshake is done here, before the SMTP session starts, so that a
+failed one (an old scanner, a port probe) is logged as one line naming the client and the reason;
+asyncio's own TLS server would drop it without a word.
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ from collections.abc import Callable
 from aiosmtpd.smtp import SMTP
 
 from mail2fax.smtp.protocol import SHUTTING_DOWN, GatewaySMTP
+from mail2fax.smtp.tls import log_failed_handshake
 
 log = logging.getLogger("mail2fax.listener")
+
+TLS_HANDSHAKE_TIMEOUT = 60.0
 
 
 class _Refuse(asyncio.Protocol):
@@ -25,6 +32,45 @@ class _Refuse(asyncio.Protocol):
         transport.close()
 
 
+class _ImplicitTls(asyncio.Protocol):
+    """The first moments of a connection to the implicit-TLS port: the handshake, then the session."""
+
+    def __init__(self, listener: Listener, session: asyncio.Protocol, context: Callable[[], ssl.SSLContext]):
+        self._listener = listener
+        self._session = session
+        self._context = context
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        # Nothing may be read before the TLS layer takes the connection over.
+        transport.pause_reading()
+        task = asyncio.get_running_loop().create_task(self._handshake(transport))
+        self._listener.handshakes.add(task)
+        task.add_done_callback(self._listener.handshakes.discard)
+
+    async def _handshake(self, transport: asyncio.Transport) -> None:
+        peer = transport.get_extra_info("peername")
+        if transport.is_closing():
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            encrypted = await loop.start_tls(
+                transport,
+                self._session,
+                self._context(),
+                server_side=True,
+                ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT,
+            )
+        except (OSError, TimeoutError, EOFError) as exc:
+            log_failed_handshake(peer, exc, listener="implicit")
+            transport.close()
+            return
+        if encrypted is None:  # the connection was lost as the handshake ended
+            log_failed_handshake(peer, None, listener="implicit")
+            return
+        self._session.connection_made(encrypted)
+
+
 class Listener:
     """Serves one handler on one or more sockets and drains them on shutdown."""
 
@@ -32,6 +78,7 @@ class Listener:
         self._make_session = make_session
         self._servers: list[asyncio.Server] = []
         self.sessions: set[GatewaySMTP] = set()
+        self.handshakes: set[asyncio.Task[None]] = set()
         self.draining = False
 
     def _protocol(self) -> asyncio.BaseProtocol:
@@ -40,18 +87,35 @@ class Listener:
         session: asyncio.BaseProtocol = self._make_session(self)
         return session
 
-    async def listen(self, host: str, port: int, *, ssl_context: ssl.SSLContext | None = None) -> int:
-        """Start listening; returns the bound port (useful with port 0)."""
+    async def listen(
+        self, host: str, port: int, *, tls_context: Callable[[], ssl.SSLContext] | None = None
+    ) -> int:
+        """Start listening, with implicit TLS when given a TLS context; returns the bound port."""
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(self._protocol, host, port, ssl=ssl_context)
+        factory: Callable[[], asyncio.BaseProtocol] = self._protocol
+        if tls_context is not None:
+            context = tls_context
+
+            def factory() -> asyncio.BaseProtocol:
+                session = self._protocol()
+                if isinstance(session, _Refuse):
+                    return session
+                assert isinstance(session, asyncio.Protocol)
+                return _ImplicitTls(self, session, context)
+
+        server = await loop.create_server(factory, host, port)
         self._servers.append(server)
         bound = int(server.sockets[0].getsockname()[1])
-        log.info("smtp listening host=%s port=%d tls=%s", host, bound, "implicit" if ssl_context else "no")
+        log.info(
+            "smtp listening", extra={"host": host, "port": bound, "tls": "implicit" if tls_context else "no"}
+        )
         return bound
 
     async def drain(self, deadline: float) -> None:
         """Refuse new sessions, wait up to ``deadline`` seconds for open transactions, close the rest."""
         self.draining = True
+        for handshake in list(self.handshakes):
+            handshake.cancel()
         loop = asyncio.get_running_loop()
         end = loop.time() + deadline
         # aiosmtpd offers no event for "transaction finished"; a short, bounded poll at shutdown only.

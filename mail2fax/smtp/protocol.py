@@ -6,10 +6,11 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, AnyStr
 
-from aiosmtpd.smtp import MISSING
+from aiosmtpd.smtp import MISSING, TLSSetupException
 
 from mail2fax.smtp.auth import AuthSMTP
 from mail2fax.smtp.data_reader import AIOSMTPD_LINE_TOO_LONG, DataReader
+from mail2fax.smtp.tls import log_failed_handshake
 
 if TYPE_CHECKING:
     from mail2fax.smtp.listener import Listener
@@ -33,6 +34,16 @@ class GatewaySMTP(AuthSMTP):
             await super().push(LINE_TOO_LONG)
             return
         await super().push(status)
+
+    async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, TLSSetupException):
+            # aiosmtpd closes the connection after a failed STARTTLS; the reply is never sent.
+            log_failed_handshake(
+                self.session.peer if self.session else None, error.__cause__, listener="starttls"
+            )
+            return "421 4.7.0 TLS handshake failed"
+        status: str = await super().handle_exception(error)
+        return status
 
     async def smtp_DATA(self, arg: str) -> None:
         """aiosmtpd's DATA with the same checks and replies, reading the mail in large slices.
@@ -100,6 +111,8 @@ class GatewaySMTP(AuthSMTP):
 
     def connection_lost(self, error: Exception | None) -> None:
         self._listener.sessions.discard(self)
+        if self.session is None:  # a failed implicit-TLS handshake: the session never began
+            return
         super().connection_lost(error)
 
     @property
