@@ -1,14 +1,20 @@
-"""The nouns of mail2fax: jobs, recipients, documents, options and the states a job moves through."""
+"""The nouns of mail2fax: jobs, recipients, documents, options, the states a job moves through
+and the one table of moves between them."""
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 
 class JobState(enum.StrEnum):
-    """Where a job is in the pipeline. Final states never change again."""
+    """Where a job is in the pipeline.
+
+    A final state is the end of the pipeline's work: no stage moves a final job again. Only an
+    operator may, with ``mail2fax queue retry`` (see :data:`MOVES`), which sends it again.
+    """
 
     QUEUED = "queued"
     SUBMITTING = "submitting"
@@ -34,6 +40,103 @@ FINAL_STATES = frozenset(
 TRACKED_STATES = frozenset({JobState.SUBMITTED, JobState.SCHEDULED})
 # States the submit stage picks up once next_attempt_at is due.
 SUBMITTABLE_STATES = frozenset({JobState.QUEUED, JobState.DEFERRED})
+
+
+class Actor(enum.StrEnum):
+    """Who moves a job or writes its history: a stage of the daemon, or a person (the CLI)."""
+
+    INTAKE = "intake"
+    SUBMIT = "submit"
+    TRACK = "track"
+    NOTIFY = "notify"
+    RETENTION = "retention"
+    OPERATOR = "operator"
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One legal move: from a state, to a state, by whom, and why it happens."""
+
+    source: JobState
+    target: JobState
+    actor: Actor
+    why: str
+    forced: bool = False  # the operator must insist (``--force``): the fax may already exist
+
+
+_S, _A = JobState, Actor
+
+# Every move a job may make, and who may make it; Store.transition refuses anything else.
+# A job is born ``queued`` (by intake, or by an operator's ``mail2fax send``). The notify and
+# retention stages never move a job: they write its history, its status-mail columns and its
+# documents only. Final states are left only by an operator's explicit resend.
+TRANSITIONS: tuple[Move, ...] = (
+    # the submit stage
+    Move(_S.QUEUED, _S.SUBMITTING, _A.SUBMIT, "claimed: committed before the request leaves"),
+    Move(_S.DEFERRED, _S.SUBMITTING, _A.SUBMIT, "claimed again once its wait is over"),
+    Move(_S.QUEUED, _S.FAILED, _A.SUBMIT, "its lifetime ran out"),
+    Move(_S.DEFERRED, _S.FAILED, _A.SUBMIT, "its lifetime ran out"),
+    Move(_S.QUEUED, _S.HELD, _A.SUBMIT, "parked after repeated internal errors"),
+    Move(_S.DEFERRED, _S.HELD, _A.SUBMIT, "parked after repeated internal errors"),
+    Move(_S.SUBMITTING, _S.SUBMITTING, _A.SUBMIT, "no clear answer: waits for recovery to settle it"),
+    Move(_S.SUBMITTING, _S.SUBMITTED, _A.SUBMIT, "the backend took it"),
+    Move(_S.SUBMITTING, _S.SCHEDULED, _A.SUBMIT, "the backend took it for a later send time"),
+    Move(_S.SUBMITTING, _S.SENT, _A.SUBMIT, "the backend reported it sent at once (dry run)"),
+    Move(_S.SUBMITTING, _S.ACCEPTED, _A.SUBMIT, "the backend took it for good (FaxOut)"),
+    Move(_S.SUBMITTING, _S.FAILED, _A.SUBMIT, "refused for good, or its lifetime ran out"),
+    Move(_S.SUBMITTING, _S.DEFERRED, _A.SUBMIT, "temporary error: waits for its next attempt"),
+    Move(_S.SUBMITTING, _S.QUEUED, _A.SUBMIT, "recovery: it provably never reached the backend"),
+    Move(_S.SUBMITTING, _S.UNKNOWN, _A.SUBMIT, "recovery: nobody can tell whether it went out"),
+    # the track stage
+    Move(_S.SCHEDULED, _S.SUBMITTED, _A.TRACK, "its send time came"),
+    Move(_S.SUBMITTED, _S.SENT, _A.TRACK, "the backend reported the outcome"),
+    Move(_S.SUBMITTED, _S.ACCEPTED, _A.TRACK, "the backend reported the outcome"),
+    Move(_S.SUBMITTED, _S.FAILED, _A.TRACK, "the backend reported the outcome"),
+    Move(_S.SUBMITTED, _S.UNKNOWN, _A.TRACK, "no outcome in time, or parked after internal errors"),
+    Move(_S.SCHEDULED, _S.SENT, _A.TRACK, "the backend reported the outcome"),
+    Move(_S.SCHEDULED, _S.ACCEPTED, _A.TRACK, "the backend reported the outcome"),
+    Move(_S.SCHEDULED, _S.FAILED, _A.TRACK, "the backend reported the outcome"),
+    Move(_S.SCHEDULED, _S.UNKNOWN, _A.TRACK, "no outcome in time, or parked after internal errors"),
+    # a person, with ``mail2fax queue``
+    Move(_S.QUEUED, _S.HELD, _A.OPERATOR, "queue hold"),
+    Move(_S.DEFERRED, _S.HELD, _A.OPERATOR, "queue hold"),
+    Move(_S.HELD, _S.QUEUED, _A.OPERATOR, "queue release, or queue retry"),
+    Move(_S.DEFERRED, _S.QUEUED, _A.OPERATOR, "queue retry"),
+    Move(_S.FAILED, _S.QUEUED, _A.OPERATOR, "queue retry: a final job sent again"),
+    Move(_S.CANCELLED, _S.QUEUED, _A.OPERATOR, "queue retry: a final job sent again"),
+    Move(_S.UNKNOWN, _S.QUEUED, _A.OPERATOR, "queue retry --force: its fax may exist", forced=True),
+    Move(_S.QUEUED, _S.CANCELLED, _A.OPERATOR, "queue cancel"),
+    Move(_S.DEFERRED, _S.CANCELLED, _A.OPERATOR, "queue cancel"),
+    Move(_S.HELD, _S.CANCELLED, _A.OPERATOR, "queue cancel"),
+    Move(_S.SCHEDULED, _S.CANCELLED, _A.OPERATOR, "queue cancel: deleted at the backend first"),
+)
+
+
+def _by_pair(moves: Iterable[Move]) -> dict[tuple[JobState, JobState], dict[Actor, Move]]:
+    table: dict[tuple[JobState, JobState], dict[Actor, Move]] = {}
+    for move in moves:
+        table.setdefault((move.source, move.target), {})[move.actor] = move
+    return table
+
+
+# The same table, looked up by (from, to), then by who makes the move.
+MOVES: Mapping[tuple[JobState, JobState], Mapping[Actor, Move]] = _by_pair(TRANSITIONS)
+
+
+class IllegalTransition(RuntimeError):
+    """A move the table does not allow: a defect in mail2fax, never an answer to bad input."""
+
+
+def check_moves(sources: Iterable[JobState], target: JobState, actor: Actor, *, forced: bool = False) -> None:
+    """Raise IllegalTransition unless ``actor`` may move a job from each of ``sources`` to ``target``."""
+    for source in sources:
+        move = MOVES.get((source, target), {}).get(actor)
+        if move is None:
+            raise IllegalTransition(f"{actor.value} may not move a job from {source.value} to {target.value}")
+        if move.forced and not forced:
+            raise IllegalTransition(
+                f"{actor.value} may move a job from {source.value} to {target.value} only when forced"
+            )
 
 
 class Resolution(enum.StrEnum):
@@ -145,8 +248,12 @@ class Job:
 
 @dataclass(frozen=True, slots=True)
 class JobEvent:
-    """One line of a job's history: a state it entered, when, and why."""
+    """One line of a job's history: a state it entered (or was in), when, who did it, and why.
+
+    ``actor`` is None for history written before the store recorded who did what.
+    """
 
     at: datetime
     state: JobState
     detail: str | None = None
+    actor: Actor | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from mail2fax.models import Job, JobState
+from mail2fax.models import Actor, Job, JobState
 from mail2fax.queue.base import Store
 from mail2fax.settings import Settings
 from tests.capture import CaptureRelay
@@ -283,7 +283,19 @@ async def test_an_unknown_fax_is_retried_only_when_forced(
         await wait_until(lambda: len(rc.faxes) == 2)
         rc.complete(rc.faxes[1].id)
         await until_state(daemon.store, job_id, JobState.SENT)
+        assert daemon.store is not None
+        history = [(event.state, event.actor, event.detail) for event in await daemon.store.events(job_id)]
 
+    moves = [(state, actor) for state, actor, _ in history]
+    assert moves[:5] == [
+        (JobState.QUEUED, Actor.INTAKE),
+        (JobState.SUBMITTING, Actor.SUBMIT),
+        (JobState.SUBMITTED, Actor.SUBMIT),
+        (JobState.UNKNOWN, Actor.TRACK),
+        (JobState.UNKNOWN, Actor.NOTIFY),
+    ]
+    resend = history[moves.index((JobState.QUEUED, Actor.OPERATOR))]
+    assert resend[2] is not None and resend[2].endswith(": retry (forced)")
     assert refused.code == 1
     assert refused.error == (
         f"mail2fax: job {job_id} is unknown: the fax may have gone out already; check the account's "

@@ -20,7 +20,15 @@ from typing import Any
 import aiosqlite
 import pytest
 
-from mail2fax.models import FINAL_STATES, SUBMITTABLE_STATES, TRACKED_STATES, Document, FaxRequest, Recipient
+from mail2fax.models import (
+    FINAL_STATES,
+    SUBMITTABLE_STATES,
+    TRACKED_STATES,
+    Actor,
+    Document,
+    FaxRequest,
+    Recipient,
+)
 from mail2fax.models import JobState as S
 from mail2fax.queue import schema
 from mail2fax.queue.base import Store
@@ -30,6 +38,7 @@ from mail2fax.queue.sqlite import SqliteStore
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 BEFORE = NOW - timedelta(days=1)
 JOBS = "SELECT {JOB_COLUMNS} FROM jobs"
+SUBMIT = Actor.SUBMIT
 
 # Where a statement runs. Only "start-up", "operator" and "metrics" statements may scan.
 HOT = ("intake", "submit", "track", "notify", "retention", "health")
@@ -54,7 +63,7 @@ PLANS: dict[str, Plan] = {
     "INSERT INTO documents (job_id, position, filename, content_type, size, path) VALUES (?, …)": Plan(
         "intake", ()
     ),
-    "INSERT INTO events (job_id, at, state, detail) VALUES (?, …)": Plan("intake", ()),
+    "INSERT INTO events (job_id, at, state, detail, actor) VALUES (?, …)": Plan("intake", ()),
     f"{JOBS} WHERE id IN (?, …)": Plan("intake", ("SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)",)),
     f"{JOBS} WHERE id = ?": Plan("intake", ("SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)",)),
     # quotas (intake, when configured): counted in the window, which the limit keeps short
@@ -98,7 +107,8 @@ PLANS: dict[str, Plan] = {
     "UPDATE jobs SET notified_at = ? WHERE id = ?": Plan(
         "notify", ("SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)",)
     ),
-    "INSERT INTO events (job_id, at, state, detail) SELECT id, ?, state, ? FROM jobs WHERE id = ?": Plan(
+    "INSERT INTO events (job_id, at, state, detail, actor) "
+    "SELECT id, ?, state, ?, ? FROM jobs WHERE id = ?": Plan(
         "notify", ("SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)",)
     ),
     "UPDATE jobs SET notify_next_at = ?, notify_attempts = notify_attempts + 1 WHERE id = ?": Plan(
@@ -120,7 +130,7 @@ PLANS: dict[str, Plan] = {
     f"{JOBS} WHERE state IN (?, …) ORDER BY created_at DESC LIMIT ?": Plan(
         "operator", ("SEARCH jobs USING INDEX jobs_by_state_age (state=?)", "USE TEMP B-TREE FOR ORDER BY")
     ),
-    "SELECT at, state, detail FROM events WHERE job_id = ? ORDER BY id": Plan(
+    "SELECT at, state, detail, actor FROM events WHERE job_id = ? ORDER BY id": Plan(
         "operator", ("SEARCH events USING INDEX events_by_job (job_id=?)",)
     ),
     "SELECT id FROM jobs WHERE state IN (?, …) AND finished_at < ?": Plan(
@@ -159,13 +169,20 @@ async def drive(store: Store) -> dict[str, Callable[[], Awaitable[Any]]]:
     first = await store.enqueue(request("<1@x>"), backend="dry-run", lifetime=3600, now=BEFORE)
     second = await store.enqueue(request("<2@x>"), backend="dry-run", lifetime=3600, now=BEFORE)
     await store.transition(
-        first.id, [S.QUEUED], S.SUBMITTING, now=BEFORE, attempts=1, submit_started_at=BEFORE
+        first.id, [S.QUEUED], S.SUBMITTING, actor=SUBMIT, now=BEFORE, attempts=1, submit_started_at=BEFORE
     )
     await store.transition(
-        first.id, [S.SUBMITTING], S.SENT, now=BEFORE, backend_id="f1", submitted_at=BEFORE, finished_at=BEFORE
+        first.id,
+        [S.SUBMITTING],
+        S.SENT,
+        actor=SUBMIT,
+        now=BEFORE,
+        backend_id="f1",
+        submitted_at=BEFORE,
+        finished_at=BEFORE,
     )
     await store.transition(
-        second.id, [S.QUEUED], S.SUBMITTING, now=BEFORE, attempts=1, submit_started_at=BEFORE
+        second.id, [S.QUEUED], S.SUBMITTING, actor=SUBMIT, now=BEFORE, attempts=1, submit_started_at=BEFORE
     )
     since = NOW - timedelta(days=2)
     return {
@@ -174,7 +191,7 @@ async def drive(store: Store) -> dict[str, Callable[[], Awaitable[Any]]]:
         ),
         "get": lambda: store.get(first.id),
         "transition": lambda: store.transition(
-            "absent", [S.QUEUED], S.SUBMITTING, now=NOW, attempts=1, submit_started_at=NOW
+            "absent", [S.QUEUED], S.SUBMITTING, actor=SUBMIT, now=NOW, attempts=1, submit_started_at=NOW
         ),
         "due": lambda: store.due(NOW, 10),
         "next_due_at": store.next_due_at,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mail2fax.errors import DuplicateMail, StoreUnavailable
-from mail2fax.models import Document, FaxRequest, JobState, Recipient, RecipientResult
+from mail2fax.models import Actor, Document, FaxRequest, JobState, Recipient, RecipientResult
 from mail2fax.queue.base import Store
 from mail2fax.queue.postgres import PostgresStore
 from mail2fax.queue.sqlite import SqliteStore
@@ -108,15 +108,31 @@ async def test_transition_checks_the_state_it_leaves(any_store: Store) -> None:
     store = any_store
     job = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
     moved = await store.transition(
-        job.id, [JobState.QUEUED], JobState.SUBMITTING, now=NOW, attempts=1, submit_started_at=NOW
+        job.id,
+        [JobState.QUEUED],
+        JobState.SUBMITTING,
+        actor=Actor.SUBMIT,
+        now=NOW,
+        attempts=1,
+        submit_started_at=NOW,
     )
     assert moved is not None
     assert moved.state is JobState.SUBMITTING
     assert moved.attempts == 1
-    assert await store.transition(job.id, [JobState.QUEUED], JobState.SUBMITTING, now=NOW) is None
+    assert (
+        await store.transition(job.id, [JobState.QUEUED], JobState.SUBMITTING, actor=Actor.SUBMIT, now=NOW)
+        is None
+    )
     results = (RecipientResult("+14155551212", "Sent"),)
     done = await store.transition(
-        job.id, [JobState.SUBMITTING], JobState.SENT, now=NOW, results=results, page_count=3, finished_at=NOW
+        job.id,
+        [JobState.SUBMITTING],
+        JobState.SENT,
+        actor=Actor.SUBMIT,
+        now=NOW,
+        results=results,
+        page_count=3,
+        finished_at=NOW,
     )
     assert done is not None
     assert done.results == results
@@ -131,14 +147,22 @@ async def test_transition_refuses_unknown_columns(any_store: Store) -> None:
     store = any_store
     job = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
     with pytest.raises(ValueError, match="not updatable"):
-        await store.transition(job.id, [JobState.QUEUED], JobState.SENT, now=NOW, state="sent")
+        await store.transition(
+            job.id, [JobState.QUEUED], JobState.SUBMITTING, actor=Actor.SUBMIT, now=NOW, state="sent"
+        )
 
 
 async def test_due_respects_next_attempt(any_store: Store) -> None:
     store = any_store
     job = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
+    await store.transition(job.id, [JobState.QUEUED], JobState.SUBMITTING, actor=Actor.SUBMIT, now=NOW)
     await store.transition(
-        job.id, [JobState.QUEUED], JobState.DEFERRED, now=NOW, next_attempt_at=NOW + timedelta(minutes=5)
+        job.id,
+        [JobState.SUBMITTING],
+        JobState.DEFERRED,
+        actor=Actor.SUBMIT,
+        now=NOW,
+        next_attempt_at=NOW + timedelta(minutes=5),
     )
     assert await store.due(NOW, 10) == []
     assert [j.id for j in await store.due(NOW + timedelta(minutes=5), 10)] == [job.id]
@@ -170,7 +194,10 @@ async def test_counts_and_duplicates(any_store: Store) -> None:
 async def test_retention_deletes_documents_keeps_history(any_store: Store) -> None:
     store = any_store
     job = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
-    await store.transition(job.id, [JobState.QUEUED], JobState.SENT, now=NOW, finished_at=NOW)
+    await store.transition(job.id, [JobState.QUEUED], JobState.SUBMITTING, actor=Actor.SUBMIT, now=NOW)
+    await store.transition(
+        job.id, [JobState.SUBMITTING], JobState.SENT, actor=Actor.SUBMIT, now=NOW, finished_at=NOW
+    )
     assert await store.purge_documents(finished_before=NOW + timedelta(hours=1)) == []
     await store.mark_notified(job.id, NOW, "status mail sent")
     assert await store.purge_documents(finished_before=NOW) == []
@@ -186,7 +213,10 @@ async def test_retention_deletes_documents_keeps_history(any_store: Store) -> No
 async def test_retention_removes_spool_files(store: Store) -> None:
     job = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
     paths = [Path(d.path) for d in await store.documents(job.id)]
-    await store.transition(job.id, [JobState.QUEUED], JobState.SENT, now=NOW, finished_at=NOW)
+    await store.transition(job.id, [JobState.QUEUED], JobState.SUBMITTING, actor=Actor.SUBMIT, now=NOW)
+    await store.transition(
+        job.id, [JobState.SUBMITTING], JobState.SENT, actor=Actor.SUBMIT, now=NOW, finished_at=NOW
+    )
     await store.mark_notified(job.id, NOW, "status mail sent")
     assert await store.purge_documents(finished_before=NOW + timedelta(seconds=1)) == [job.id]
     assert not any(path.exists() for path in paths)
@@ -225,9 +255,13 @@ async def test_interrupted_submissions_are_found(any_store: Store) -> None:
     store = any_store
     job = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
     assert await store.interrupted(NOW) == []
-    await store.transition(job.id, [JobState.QUEUED], JobState.SUBMITTING, now=NOW, submit_started_at=NOW)
+    await store.transition(
+        job.id, [JobState.QUEUED], JobState.SUBMITTING, actor=Actor.SUBMIT, now=NOW, submit_started_at=NOW
+    )
     assert [j.id for j in await store.interrupted(NOW)] == [job.id]
-    settled = await store.transition(job.id, [JobState.SUBMITTING], JobState.QUEUED, now=NOW)
+    settled = await store.transition(
+        job.id, [JobState.SUBMITTING], JobState.QUEUED, actor=Actor.SUBMIT, now=NOW
+    )
     assert settled is not None
     assert await store.interrupted(NOW) == []
 
@@ -239,7 +273,9 @@ async def test_status_mail_bookkeeping(any_store: Store) -> None:
     assert await store.awaiting_notification(NOW, 10) == []
     for number, job in enumerate((second, first)):
         done = NOW + timedelta(seconds=number)
-        await store.transition(job.id, [JobState.QUEUED], JobState.FAILED, now=done, finished_at=done)
+        await store.transition(
+            job.id, [JobState.QUEUED], JobState.FAILED, actor=Actor.SUBMIT, now=done, finished_at=done
+        )
     later = NOW + timedelta(minutes=1)
     assert [j.id for j in await store.awaiting_notification(later, 10)] == [second.id, first.id]
     assert await store.postpone_notification(second.id, later + timedelta(minutes=5)) == 1
@@ -257,10 +293,12 @@ async def test_listing_counting_and_deleting(any_store: Store) -> None:
     store = any_store
     old = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
     new = await store.enqueue(request("bob@example.com"), backend="dry-run", lifetime=3600, now=NOW)
+    await store.transition(old.id, [JobState.QUEUED], JobState.SUBMITTING, actor=Actor.SUBMIT, now=NOW)
     await store.transition(
         old.id,
-        [JobState.QUEUED],
+        [JobState.SUBMITTING],
         JobState.SUBMITTED,
+        actor=Actor.SUBMIT,
         now=NOW,
         backend_id="fax-1",
         submitted_at=NOW,
@@ -271,7 +309,9 @@ async def test_listing_counting_and_deleting(any_store: Store) -> None:
     assert await store.count_by_state() == {"submitted": 1, "queued": 1}
     assert {j.id for j in await store.list_jobs()} == {old.id, new.id}
     assert [j.id for j in await store.list_jobs([JobState.QUEUED])] == [new.id]
-    await store.transition(old.id, [JobState.SUBMITTED], JobState.SENT, now=NOW, finished_at=NOW)
+    await store.transition(
+        old.id, [JobState.SUBMITTED], JobState.SENT, actor=Actor.TRACK, now=NOW, finished_at=NOW
+    )
     assert await store.delete_jobs(finished_before=NOW) == 0
     assert await store.delete_jobs(finished_before=NOW + timedelta(seconds=1)) == 1
     assert await store.get(old.id) is None

@@ -14,10 +14,12 @@ import psycopg
 import pytest
 
 from mail2fax.errors import DuplicateMail, StoreUnavailable
-from mail2fax.models import Document, JobState
+from mail2fax.models import Actor, Document, JobState
 from mail2fax.queue.pg_schema import MIGRATIONS
 from mail2fax.queue.postgres import PostgresStore
 from tests.test_store import NOW, read_documents, request
+
+SUBMIT = Actor.SUBMIT
 
 
 @pytest.fixture
@@ -33,12 +35,14 @@ async def bridges(pg_url: str, tmp_path: Path) -> AsyncIterator[tuple[PostgresSt
 async def test_a_live_lease_keeps_other_bridges_out(bridges: tuple[PostgresStore, PostgresStore]) -> None:
     one, two = bridges
     job = await one.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
-    claimed = await one.transition(job.id, [JobState.QUEUED], JobState.SUBMITTING, now=NOW)
+    claimed = await one.transition(job.id, [JobState.QUEUED], JobState.SUBMITTING, actor=SUBMIT, now=NOW)
     assert claimed is not None
-    assert await two.transition(job.id, [JobState.QUEUED], JobState.SUBMITTING, now=NOW) is None
+    assert await two.transition(job.id, [JobState.QUEUED], JobState.SUBMITTING, actor=SUBMIT, now=NOW) is None
     assert await two.interrupted(NOW + timedelta(seconds=29)) == []
-    assert await two.transition(job.id, [JobState.SUBMITTING], JobState.QUEUED, now=NOW) is None
-    moved = await one.transition(job.id, [JobState.SUBMITTING], JobState.SUBMITTED, now=NOW, backend_id="f1")
+    assert await two.transition(job.id, [JobState.SUBMITTING], JobState.QUEUED, actor=SUBMIT, now=NOW) is None
+    moved = await one.transition(
+        job.id, [JobState.SUBMITTING], JobState.SUBMITTED, actor=SUBMIT, now=NOW, backend_id="f1"
+    )
     assert moved is not None
     assert moved.state is JobState.SUBMITTED
 
@@ -48,7 +52,7 @@ async def test_an_expired_lease_passes_to_one_other_bridge(
 ) -> None:
     one, two = bridges
     job = await one.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
-    await one.transition(job.id, [JobState.QUEUED], JobState.SUBMITTING, now=NOW)
+    await one.transition(job.id, [JobState.QUEUED], JobState.SUBMITTING, actor=SUBMIT, now=NOW)
     after = NOW + timedelta(seconds=31)
     third = await PostgresStore.open(pg_url, tmp_path / "three", lease=30)
     try:
@@ -56,9 +60,14 @@ async def test_an_expired_lease_passes_to_one_other_bridge(
         assert sorted(len(claim) for claim in claims) == [0, 1]
         winner, loser = (two, third) if claims[0] else (third, two)
         # The first bridge lost its lease: it cannot settle the job any more; the new holder can.
-        assert await one.transition(job.id, [JobState.SUBMITTING], JobState.SENT, now=after) is None
+        assert (
+            await one.transition(job.id, [JobState.SUBMITTING], JobState.SENT, actor=SUBMIT, now=after)
+            is None
+        )
         assert await loser.interrupted(after) == []
-        settled = await winner.transition(job.id, [JobState.SUBMITTING], JobState.QUEUED, now=after)
+        settled = await winner.transition(
+            job.id, [JobState.SUBMITTING], JobState.QUEUED, actor=SUBMIT, now=after
+        )
         assert settled is not None
     finally:
         await third.close()
@@ -69,7 +78,7 @@ async def test_leases_are_renewed_while_the_bridge_lives(pg_url: str, tmp_path: 
     try:
         now = datetime.now(UTC)
         job = await one.enqueue(request(), backend="dry-run", lifetime=3600, now=now)
-        await one.transition(job.id, [JobState.QUEUED], JobState.SUBMITTING, now=now)
+        await one.transition(job.id, [JobState.QUEUED], JobState.SUBMITTING, actor=SUBMIT, now=now)
         async with await psycopg.AsyncConnection.connect(pg_url) as raw:
 
             async def expiry() -> float:
@@ -95,7 +104,10 @@ async def test_each_status_mail_is_claimed_by_one_bridge(
         for n in range(6)
     ]
     for job in jobs:
-        await one.transition(job.id, [JobState.QUEUED], JobState.SENT, now=NOW, finished_at=NOW)
+        await one.transition(job.id, [JobState.QUEUED], JobState.SUBMITTING, actor=SUBMIT, now=NOW)
+        await one.transition(
+            job.id, [JobState.SUBMITTING], JobState.SENT, actor=SUBMIT, now=NOW, finished_at=NOW
+        )
     mine, theirs = await asyncio.gather(one.awaiting_notification(NOW, 4), two.awaiting_notification(NOW, 4))
     assert len(mine) + len(theirs) == 6
     assert not {j.id for j in mine} & {j.id for j in theirs}

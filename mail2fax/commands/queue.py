@@ -1,8 +1,9 @@
 """``mail2fax queue``: look at jobs and move them by hand, while the daemon runs.
 
-Every change goes through ``Store.transition``, which moves a job only from the states named,
-so an operator and the daemon can never both move one job: whoever comes second is told the
-job moved on. Each change is recorded in the job's history as ``operator <user>: …``.
+Every change goes through ``Store.transition``, which moves a job only from the states named
+and only along the operator's moves in ``models.TRANSITIONS``, so an operator and the daemon
+can never both move one job: whoever comes second is told the job moved on. Each change is
+recorded in the job's history by ``operator``, with ``operator <user>: …`` as its detail.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from mail2fax.commands import CommandError, Report, operator_name
 from mail2fax.commands.context import open_backend, open_store
 from mail2fax.commands.render import job_detail, job_summary, job_text, jobs_table
 from mail2fax.errors import JobNotFound
-from mail2fax.models import Job, JobState
+from mail2fax.models import Actor, Job, JobState
 from mail2fax.queue.base import Store
 from mail2fax.settings import Settings
 
@@ -103,8 +104,10 @@ async def retry_job(settings: Settings, job_id: str, *, force: bool = False) -> 
             job.id,
             [job.state],
             JobState.QUEUED,
+            actor=Actor.OPERATOR,
             now=now,
             detail=f"operator {operator_name()}: retry" + (" (forced)" if force else ""),
+            forced=force,
             next_attempt_at=now,
             expires_at=now + lifetime,
             finished_at=None,
@@ -139,7 +142,12 @@ async def hold_job(settings: Settings, job_id: str) -> Report:
         if job.state not in HOLDABLE:
             raise _refuse(job, "held", HOLDABLE)
         moved = await store.transition(
-            job.id, HOLDABLE, JobState.HELD, now=_now(), detail=f"operator {operator_name()}: hold"
+            job.id,
+            HOLDABLE,
+            JobState.HELD,
+            actor=Actor.OPERATOR,
+            now=_now(),
+            detail=f"operator {operator_name()}: hold",
         )
         if moved is None:
             raise await _moved_on(store, job, "held")
@@ -156,6 +164,7 @@ async def release_job(settings: Settings, job_id: str) -> Report:
             job.id,
             [JobState.HELD],
             JobState.QUEUED,
+            actor=Actor.OPERATOR,
             now=now,
             detail=f"operator {operator_name()}: release",
             next_attempt_at=now,
@@ -183,7 +192,13 @@ async def cancel_job(settings: Settings, job_id: str) -> Report:
             raise _refuse(job, "cancelled", (*CANCELLABLE_HERE, JobState.SCHEDULED), why)
         now = _now()
         moved = await store.transition(
-            job.id, CANCELLABLE_HERE, JobState.CANCELLED, now=now, detail=detail, finished_at=now
+            job.id,
+            CANCELLABLE_HERE,
+            JobState.CANCELLED,
+            actor=Actor.OPERATOR,
+            now=now,
+            detail=detail,
+            finished_at=now,
         )
         if moved is None:
             raise await _moved_on(store, job, "cancelled")
@@ -211,6 +226,7 @@ async def _cancel_scheduled(settings: Settings, store: Store, job: Job, detail: 
         job.id,
         [JobState.SCHEDULED],
         JobState.CANCELLED,
+        actor=Actor.OPERATOR,
         now=now,
         detail=f"{detail} (fax {job.backend_id} deleted at {job.backend})",
         finished_at=now,

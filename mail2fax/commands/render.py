@@ -86,7 +86,15 @@ def job_detail(job: Job, documents: Sequence[StoredDocument], events: Sequence[J
             {"position": d.position, "filename": d.filename, "content_type": d.content_type, "size": d.size}
             for d in documents
         ],
-        "events": [{"at": iso(e.at), "state": e.state.value, "detail": e.detail} for e in events],
+        "events": [
+            {
+                "at": iso(e.at),
+                "state": e.state.value,
+                "by": e.actor.value if e.actor else None,
+                "detail": e.detail,
+            }
+            for e in events
+        ],
     }
 
 
@@ -164,6 +172,6 @@ def job_text(job: Job, documents: Sequence[StoredDocument], events: Sequence[Job
     if not documents and job.documents_purged_at is None:
         lines.append("  none")
     lines.append("History:")
-    history = [[when(e.at), e.state.value, e.detail or ""] for e in events]
-    lines.extend("  " + line for line in table(["TIME", "STATE", "DETAIL"], history).split("\n"))
+    history = [[when(e.at), e.state.value, e.actor.value if e.actor else "-", e.detail or ""] for e in events]
+    lines.extend("  " + line for line in table(["TIME", "STATE", "BY", "DETAIL"], history).split("\n"))
     return "\n".join(lines)

@@ -24,7 +24,7 @@ from mail2fax.mail.message import COVER_TEXT_LIMIT
 from mail2fax.mail.number_policy import NumberPolicy
 from mail2fax.mail.options import parse_options
 from mail2fax.mail.sniffing import safe_filename, sniff
-from mail2fax.models import Document, FaxOptions, FaxRequest, Recipient
+from mail2fax.models import Actor, Document, FaxOptions, FaxRequest, Recipient
 from mail2fax.settings import Settings
 from mail2fax.smtp.gate import Quotas
 
@@ -137,7 +137,11 @@ async def send_fax(
     async with open_store(settings) as store:
         await Quotas(settings.quota, store, _now).check(sender)
         job = await store.enqueue(
-            request, backend=settings.backend, lifetime=settings.retry.lifetime, now=_now()
+            request,
+            backend=settings.backend,
+            lifetime=settings.retry.lifetime,
+            now=_now(),
+            actor=Actor.OPERATOR,
         )
     to = ", ".join(recipient_text(r) for r in recipients)
     names = ", ".join(d.filename for d in documents)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
-from mail2fax.models import FaxRequest, Job, JobEvent, JobState, StoredDocument
+from mail2fax.models import Actor, FaxRequest, Job, JobEvent, JobState, StoredDocument
 
 
 class Store(Protocol):
@@ -27,6 +27,7 @@ class Store(Protocol):
         now: datetime,
         job_id: str | None = None,
         duplicate_since: datetime | None = None,
+        actor: Actor = Actor.INTAKE,
     ) -> Job:
         """Write the documents, then commit the job: when this returns the job is durable.
 
@@ -44,13 +45,18 @@ class Store(Protocol):
         leaving: Iterable[JobState],
         entering: JobState,
         *,
+        actor: Actor,
         now: datetime,
         detail: str | None = None,
+        forced: bool = False,
         **fields: Any,
     ) -> Job | None:
         """Move a job from one of ``leaving`` to ``entering`` in one checked step, with a history row.
 
-        Returns the updated job, or None when the job was no longer in any ``leaving`` state.
+        ``actor`` makes the move; each move from ``leaving`` to ``entering`` must be in
+        ``models.TRANSITIONS`` for it (``forced`` for the moves that ask an operator to insist),
+        otherwise IllegalTransition is raised and nothing changes. Returns the updated job, or
+        None when the job was no longer in any ``leaving`` state.
         """
         ...
 

@@ -105,6 +105,12 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE documents_purged_at IS NULL AND state IN ('sent', 'accepted', 'failed', 'unknown', 'cancelled');
     CREATE INDEX jobs_submitting ON jobs (created_at) WHERE state = 'submitting';
     """,
+    # Who made each change, as in the SQLite schema's migration 3.
+    """
+    ALTER TABLE events ADD COLUMN actor TEXT NOT NULL DEFAULT '';
+    UPDATE events SET actor = 'operator' WHERE detail LIKE 'operator %';
+    UPDATE events SET actor = 'intake' WHERE actor = '' AND state = 'queued' AND detail LIKE 'from %';
+    """,
 )
 
 

@@ -31,11 +31,13 @@ from psycopg_pool import AsyncConnectionPool
 from mail2fax.errors import DuplicateMail, StoreError, StoreUnavailable
 from mail2fax.models import (
     FINAL_STATES,
+    Actor,
     FaxRequest,
     Job,
     JobEvent,
     JobState,
     StoredDocument,
+    check_moves,
 )
 from mail2fax.queue import codec
 from mail2fax.queue.group_commit import GroupCommit, PendingWrite
@@ -181,6 +183,7 @@ class PostgresStore:
         now: datetime,
         job_id: str | None = None,
         duplicate_since: datetime | None = None,
+        actor: Actor = Actor.INTAKE,
     ) -> Job:
         """Commit the job and its documents in one transaction: when this returns it is durable.
 
@@ -219,8 +222,8 @@ class PostgresStore:
             )
             await write_documents(conn, job_id, request.documents)
             await conn.execute(
-                "INSERT INTO events (job_id, at, state, detail) VALUES (%s, %s, %s, %s)",
-                (job_id, stamp, JobState.QUEUED.value, f"from {request.sender or '<>'}"),
+                "INSERT INTO events (job_id, at, state, detail, actor) VALUES (%s, %s, %s, %s, %s)",
+                (job_id, stamp, JobState.QUEUED.value, f"from {request.sender or '<>'}", actor.value),
             )
 
         pending = PendingWrite(job_id, write, asyncio.get_running_loop().create_future())
@@ -266,14 +269,20 @@ class PostgresStore:
         leaving: Iterable[JobState],
         entering: JobState,
         *,
+        actor: Actor,
         now: datetime,
         detail: str | None = None,
+        forced: bool = False,
         **fields: Any,
     ) -> Job | None:
         """Move a job from one of ``leaving`` to ``entering`` in one statement, with its history row.
 
-        Entering ``submitting`` takes this bridge's lease; leaving it needs the lease.
+        The moves must be ``actor``'s in ``models.TRANSITIONS`` (IllegalTransition otherwise,
+        before anything is written). Entering ``submitting`` takes this bridge's lease; leaving
+        it needs the lease.
         """
+        leaving = list(leaving)
+        check_moves(leaving, entering, actor, forced=forced)
         unknown = set(fields) - UPDATABLE
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
@@ -294,28 +303,27 @@ class PostgresStore:
             me=self.owner,
             lease_until=stamp + self.lease,
             detail=detail,
+            actor=actor.value,
         )
         rows = await self._execute(
             f"WITH moved AS (UPDATE jobs SET state = %(entering)s, updated_at = %(stamp)s, "  # noqa: S608
             f"{', '.join(assignments)} WHERE id = %(id)s AND state = ANY(%(leaving)s) AND {HOLDER_ONLY} "
             f"RETURNING {JOB_COLUMNS}), "
-            "history AS (INSERT INTO events (job_id, at, state, detail) "
-            "SELECT id, %(stamp)s, %(entering)s, %(detail)s FROM moved) "
+            "history AS (INSERT INTO events (job_id, at, state, detail, actor) "
+            "SELECT id, %(stamp)s, %(entering)s, %(detail)s, %(actor)s FROM moved) "
             f"SELECT {JOB_COLUMNS} FROM moved",
             params,
         )
         if not rows:
             return None
         job = job_from_row(rows[0])
-        extra = f" fax_id={job.backend_id}" if job.backend_id else ""
-        log.info(
-            "job=%s state=%s attempt=%d%s%s",
-            job_id,
-            entering.value,
-            job.attempts,
-            extra,
-            f" detail={detail!r}" if detail else "",
-        )
+        facts: dict[str, Any] = {"job": job_id, "state": entering.value, "attempt": job.attempts}
+        if job.backend_id:
+            facts["fax_id"] = job.backend_id
+        facts["by"] = actor.value
+        if detail:
+            facts["detail"] = detail
+        log.info("job state changed", extra=facts)
         if entering is not JobState.SUBMITTING:
             await self._cache.forget(job_id)
         if self._on_transition is not None:
@@ -390,10 +398,13 @@ class PostgresStore:
 
     async def events(self, job_id: str) -> list[JobEvent]:
         rows = await self._execute(
-            "SELECT at, state, detail FROM events WHERE job_id = %s ORDER BY id", (job_id,)
+            "SELECT at, state, detail, actor FROM events WHERE job_id = %s ORDER BY id", (job_id,)
         )
         return [
-            JobEvent(datetime.fromtimestamp(at, UTC), JobState(state), detail) for at, state, detail in rows
+            JobEvent(
+                datetime.fromtimestamp(at, UTC), JobState(state), detail, Actor(actor) if actor else None
+            )
+            for at, state, detail, actor in rows
         ]
 
     async def backend_ids_submitted_since(self, since: datetime) -> set[str]:
@@ -418,8 +429,9 @@ class PostgresStore:
         await self._execute(
             "WITH marked AS (UPDATE jobs SET notified_at = %(at)s, notify_owner = NULL, "
             "notify_lease_until = NULL WHERE id = %(id)s RETURNING id, state) "
-            "INSERT INTO events (job_id, at, state, detail) SELECT id, %(at)s, state, %(detail)s FROM marked",
-            {"at": now.timestamp(), "id": job_id, "detail": detail},
+            "INSERT INTO events (job_id, at, state, detail, actor) "
+            "SELECT id, %(at)s, state, %(detail)s, %(actor)s FROM marked",
+            {"at": now.timestamp(), "id": job_id, "detail": detail, "actor": Actor.NOTIFY.value},
         )
         log.info("job=%s notified detail=%r", job_id, detail)
 

@@ -80,6 +80,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_holding_documents ON jobs (finished_at)
         WHERE documents_purged_at IS NULL AND state IN ('sent', 'accepted', 'failed', 'unknown', 'cancelled');
     """,
+    # Who made each change: a stage or the operator. Older history is attributed where its
+    # detail says who it was (operator commands, intake's first line) and left blank otherwise.
+    """
+    ALTER TABLE events ADD COLUMN actor TEXT NOT NULL DEFAULT '';
+    UPDATE events SET actor = 'operator' WHERE detail LIKE 'operator %';
+    UPDATE events SET actor = 'intake' WHERE actor = '' AND state = 'queued' AND detail LIKE 'from %';
+    """,
 )
 
 # The conditions of the partial indexes of migration 2, word for word: SQLite uses a partial index

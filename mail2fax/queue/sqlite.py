@@ -21,11 +21,13 @@ import aiosqlite
 from mail2fax.errors import DuplicateMail
 from mail2fax.models import (
     FINAL_STATES,
+    Actor,
     FaxRequest,
     Job,
     JobEvent,
     JobState,
     StoredDocument,
+    check_moves,
 )
 from mail2fax.queue import codec
 from mail2fax.queue.group_commit import GroupCommit, PendingWrite
@@ -154,6 +156,7 @@ class SqliteStore:
         now: datetime,
         job_id: str | None = None,
         duplicate_since: datetime | None = None,
+        actor: Actor = Actor.INTAKE,
     ) -> Job:
         """Write the documents, then commit the job: when this returns the job is durable.
 
@@ -202,8 +205,8 @@ class SqliteStore:
                 ],
             )
             await db.execute(
-                "INSERT INTO events (job_id, at, state, detail) VALUES (?, ?, ?, ?)",
-                (job_id, stamp, JobState.QUEUED.value, f"from {request.sender or '<>'}"),
+                "INSERT INTO events (job_id, at, state, detail, actor) VALUES (?, ?, ?, ?, ?)",
+                (job_id, stamp, JobState.QUEUED.value, f"from {request.sender or '<>'}", actor.value),
             )
 
         pending = PendingWrite(job_id, write, asyncio.get_running_loop().create_future())
@@ -239,14 +242,20 @@ class SqliteStore:
         leaving: Iterable[JobState],
         entering: JobState,
         *,
+        actor: Actor,
         now: datetime,
         detail: str | None = None,
+        forced: bool = False,
         **fields: Any,
     ) -> Job | None:
         """Move a job from one of ``leaving`` to ``entering`` in one checked statement.
 
-        Returns the updated job, or None when the job was no longer in any ``leaving`` state.
+        Every move named must be in the table of moves (``models.TRANSITIONS``) for ``actor``,
+        or this raises IllegalTransition before anything is written. Returns the updated job,
+        or None when the job was no longer in any ``leaving`` state.
         """
+        leaving = list(leaving)
+        check_moves(leaving, entering, actor, forced=forced)
         unknown = set(fields) - UPDATABLE
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
@@ -264,14 +273,15 @@ class SqliteStore:
             if cursor.rowcount != 1:
                 return None
             await db.execute(
-                "INSERT INTO events (job_id, at, state, detail) VALUES (?, ?, ?, ?)",
-                (job_id, stamp, entering.value, detail),
+                "INSERT INTO events (job_id, at, state, detail, actor) VALUES (?, ?, ?, ?, ?)",
+                (job_id, stamp, entering.value, detail, actor.value),
             )
         job = await self.get(job_id)
         assert job is not None
         facts: dict[str, Any] = {"job": job_id, "state": entering.value, "attempt": job.attempts}
         if job.backend_id:
             facts["fax_id"] = job.backend_id
+        facts["by"] = actor.value
         if detail:
             facts["detail"] = detail
         log.info("job state changed", extra=facts)
@@ -354,13 +364,16 @@ class SqliteStore:
     async def events(self, job_id: str) -> list[JobEvent]:
         try:
             async with self._db.execute(
-                "SELECT at, state, detail FROM events WHERE job_id = ? ORDER BY id", (job_id,)
+                "SELECT at, state, detail, actor FROM events WHERE job_id = ? ORDER BY id", (job_id,)
             ) as cursor:
                 rows = await cursor.fetchall()
         except (sqlite3.Error, OSError) as exc:
             raise translate(exc) from exc
         return [
-            JobEvent(datetime.fromtimestamp(at, UTC), JobState(state), detail) for at, state, detail in rows
+            JobEvent(
+                datetime.fromtimestamp(at, UTC), JobState(state), detail, Actor(actor) if actor else None
+            )
+            for at, state, detail, actor in rows
         ]
 
     async def backend_ids_submitted_since(self, since: datetime) -> set[str]:
@@ -386,9 +399,9 @@ class SqliteStore:
         async with self._transaction() as db:
             await db.execute("UPDATE jobs SET notified_at = ? WHERE id = ?", (now.timestamp(), job_id))
             await db.execute(
-                "INSERT INTO events (job_id, at, state, detail) "
-                "SELECT id, ?, state, ? FROM jobs WHERE id = ?",
-                (now.timestamp(), detail, job_id),
+                "INSERT INTO events (job_id, at, state, detail, actor) "
+                "SELECT id, ?, state, ?, ? FROM jobs WHERE id = ?",
+                (now.timestamp(), detail, Actor.NOTIFY.value, job_id),
             )
         log.info("status mail done", extra={"job": job_id, "detail": detail})
 

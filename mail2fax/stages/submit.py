@@ -23,7 +23,7 @@ from mail2fax.errors import (
     TemporaryBackendError,
     UncertainSubmission,
 )
-from mail2fax.models import Job, JobState
+from mail2fax.models import Actor, Job, JobState
 from mail2fax.queue.base import Store
 from mail2fax.settings import RetrySettings, SubmitSettings
 from mail2fax.stages.backoff import retry_delay
@@ -146,6 +146,7 @@ class SubmitStage:
                 job.id,
                 [JobState.SUBMITTING],
                 JobState.QUEUED,
+                actor=Actor.SUBMIT,
                 now=now,
                 detail=f"not at the backend after restart: {result.detail}".strip(": "),
                 next_attempt_at=now,
@@ -156,6 +157,7 @@ class SubmitStage:
                 job.id,
                 [JobState.SUBMITTING],
                 JobState.UNKNOWN,
+                actor=Actor.SUBMIT,
                 now=now,
                 detail=result.detail or "cannot tell whether the fax went out",
                 finished_at=now,
@@ -185,6 +187,7 @@ class SubmitStage:
             job.id,
             [job.state],
             JobState.SUBMITTING,
+            actor=Actor.SUBMIT,
             now=now,
             attempts=job.attempts + 1,
             submit_started_at=now,
@@ -226,6 +229,7 @@ class SubmitStage:
                 job.id,
                 [JobState.SUBMITTING],
                 final_state,
+                actor=Actor.SUBMIT,
                 now=now,
                 detail=detail or status.detail,
                 backend_id=submission.backend_id,
@@ -243,6 +247,7 @@ class SubmitStage:
             job.id,
             [JobState.SUBMITTING],
             JobState.SCHEDULED if scheduled else JobState.SUBMITTED,
+            actor=Actor.SUBMIT,
             now=now,
             detail=detail,
             backend_id=submission.backend_id,
@@ -260,6 +265,7 @@ class SubmitStage:
             job.id,
             [JobState.SUBMITTING],
             JobState.SUBMITTING,
+            actor=Actor.SUBMIT,
             now=self._clock(),
             detail=f"uncertain: {exc}",
             last_error=str(exc),
@@ -285,6 +291,7 @@ class SubmitStage:
             job.id,
             [JobState.SUBMITTING],
             JobState.DEFERRED,
+            actor=Actor.SUBMIT,
             now=now,
             detail=f"{exc}; next attempt in {delay:.0f}s",
             next_attempt_at=next_attempt,
@@ -294,7 +301,14 @@ class SubmitStage:
     async def _fail(self, job: Job, leaving: list[JobState], reason: str) -> None:
         now = self._clock()
         await self._store.transition(
-            job.id, leaving, JobState.FAILED, now=now, detail=reason, last_error=reason, finished_at=now
+            job.id,
+            leaving,
+            JobState.FAILED,
+            actor=Actor.SUBMIT,
+            now=now,
+            detail=reason,
+            last_error=reason,
+            finished_at=now,
         )
         self._finished.ring()
 

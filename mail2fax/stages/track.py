@@ -9,7 +9,7 @@ from datetime import datetime
 
 from mail2fax.backends.base import FaxBackend, FaxStatus, Outcome, TrackedFax
 from mail2fax.errors import BackendError
-from mail2fax.models import Job, JobState, RecipientResult
+from mail2fax.models import Actor, Job, JobState, RecipientResult
 from mail2fax.queue.base import Store
 from mail2fax.settings import TrackSettings
 from mail2fax.stages.cycle import repeat
@@ -89,6 +89,7 @@ class TrackStage:
                 job.id,
                 TRACKED,
                 state,
+                actor=Actor.TRACK,
                 now=now,
                 detail=f"{status.page_count} pages" if status.page_count else None,
                 finished_at=now,
@@ -102,6 +103,7 @@ class TrackStage:
                 job.id,
                 TRACKED,
                 JobState.FAILED,
+                actor=Actor.TRACK,
                 now=now,
                 detail=reason,
                 finished_at=now,
@@ -112,7 +114,12 @@ class TrackStage:
             return True
         if job.state is JobState.SCHEDULED and job.options.send_at and job.options.send_at <= now:
             await self._store.transition(
-                job.id, [JobState.SCHEDULED], JobState.SUBMITTED, now=now, detail="scheduled time reached"
+                job.id,
+                [JobState.SCHEDULED],
+                JobState.SUBMITTED,
+                actor=Actor.TRACK,
+                now=now,
+                detail="scheduled time reached",
             )
         return False
 
@@ -124,6 +131,13 @@ class TrackStage:
         hours = self._settings.queued_timeout / 3600
         reason = f"RingCentral still reports the fax as queued after {hours:g} hours; the outcome is unknown"
         moved = await self._store.transition(
-            job.id, TRACKED, JobState.UNKNOWN, now=now, detail=reason, finished_at=now, last_error=reason
+            job.id,
+            TRACKED,
+            JobState.UNKNOWN,
+            actor=Actor.TRACK,
+            now=now,
+            detail=reason,
+            finished_at=now,
+            last_error=reason,
         )
         return 1 if moved else 0
