@@ -124,7 +124,7 @@ class Daemon:
             timeout = httpx.Timeout(settings.ringcentral.timeout, connect=15.0)
             async with httpx.AsyncClient(timeout=timeout) as client:
                 backend = WatchedBackend(
-                    build_backend(settings, client, on_response=self.metrics.observe_response),
+                    build_backend(settings, client, on_response=self.metrics.observe_response, journal=store),
                     self.backend_watch,
                 )
                 try:

@@ -257,3 +257,12 @@ class JobEvent:
     state: JobState
     detail: str | None = None
     actor: Actor | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RateWindow:
+    """What the queue remembers of a rate-limit group: when its recent requests left, and the
+    end of its latest pause (after a ``429``)."""
+
+    requests: tuple[datetime, ...] = ()
+    paused_until: datetime | None = None

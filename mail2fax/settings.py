@@ -154,7 +154,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     metrics: MetricsSettings = MetricsSettings()
     body: Literal["auto", "always", "never"] = "auto"
-    max_document_bytes: int = Field(50 * MiB, gt=0)
+    max_document_bytes: int = Field(50_000_000, gt=0)
     fax_resolution: Resolution = Resolution.HIGH
     cover: str | None = None
     trusted_networks: list[IPNetwork] = Field(

@@ -797,7 +797,6 @@ async def test_list_pages_newest_first_with_navigation(
 @pytest.mark.parametrize(
     ("params", "parameter"),
     [
-        ({"perPage": "1001"}, "perPage"),
         ({"perPage": "0"}, "perPage"),
         ({"page": "0"}, "page"),
         ({"page": "two"}, "page"),

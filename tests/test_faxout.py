@@ -124,11 +124,11 @@ async def test_permanent_codes_fail_the_job(
     "trouble",
     [
         {"answer_next": 5},
-        {"status": 500, "body": "Internal Server Error"},
-        {"body": "<html>maintenance</html>"},
+        {"status": 503, "body": "Service Unavailable"},
+        {"status": 429, "body": "Too Many Requests"},
     ],
 )
-async def test_temporary_trouble_is_retried(
+async def test_answers_that_prove_nothing_was_accepted_are_retried(
     tmp_path: Path, relay: CaptureRelay, fo: FaxOutEmulator, trouble: dict[str, Any]
 ) -> None:
     if "answer_next" in trouble:
@@ -161,12 +161,18 @@ async def test_check_config_masks_the_password(
         {"action": "slow", "delay": 3.0, "process": True},
         {"action": "reset", "process": True},
         {"action": "reset"},
+        {"status": 500, "body": "Internal Server Error", "process": True},
+        {"status": 502, "body": "Bad Gateway", "process": True},
+        {"status": 504, "body": "Gateway Timeout"},
+        {"body": "<html>maintenance</html>", "process": True},
+        {"body": "7"},
     ],
 )
-async def test_no_answer_after_the_upload_is_never_resent(
+async def test_an_answer_after_the_upload_that_proves_nothing_is_never_resent(
     tmp_path: Path, relay: CaptureRelay, fo: FaxOutEmulator, trouble: dict[str, Any]
 ) -> None:
-    """FaxOut cannot be asked whether a fax arrived: the job ends unknown rather than risk a second fax."""
+    """FaxOut cannot be asked whether a fax arrived: no answer, a server error, or an answer that is
+    not a result code ends the job unknown rather than risk a second fax."""
     fo.inject(**trouble)
     async with running(faxout_settings(tmp_path, relay, fo)) as daemon:
         await send(daemon.smtp_port)

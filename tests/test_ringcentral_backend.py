@@ -696,11 +696,21 @@ async def test_cancel_deletes_the_message_and_tolerates_it_being_gone(
     assert statuses_of(rc, "Medium") == [204, 404]
 
 
-async def test_ready_does_not_wait_when_a_slot_is_free(
-    rc: RingCentralEmulator, backend: RingCentralBackend
+async def test_ready_logs_in_and_takes_the_slot_the_next_fax_uses(
+    rc: RingCentralEmulator, client: httpx.AsyncClient, pdf_doc: list[StoredDocument]
 ) -> None:
+    settings = rc_settings(rc, heavy_limit=1)
+    fake = FakeTime(rc)
+    pacer = RatePacer.from_settings(settings, clock=fake.clock, sleep=fake.sleep)
+    backend = RingCentralBackend(settings, client, pacer=pacer)
     await backend.ready()
-    assert rc.requests == []
+    await backend.ready()  # the slot already taken is kept, not a second one
+    assert [r.group for r in rc.requests] == ["Auth"]
+    assert fake.sleeps == []
+    await backend.submit(make_job(), pdf_doc)
+    assert fake.sleeps == []  # the fax left on the slot ready() took
+    assert statuses_of(rc, "Heavy") == [200]
+    assert pacer.wait_time(HEAVY) > 0
 
 
 async def test_probe_reports_the_extension_and_sends_nothing(

@@ -43,11 +43,13 @@ class Submission:
 
 @dataclass(frozen=True, slots=True)
 class TrackedFax:
-    """A fax to look up: the job's id, the backend's id, and when the submission began."""
+    """A fax to look up: the job's id, the backend's id, when the submission began, and the
+    job's numbers (E.164), in which the backend reports each recipient's result."""
 
     job_id: str
     backend_id: str
     since: datetime
+    numbers: tuple[str, ...] = ()
 
 
 class Settlement(enum.StrEnum):
@@ -78,7 +80,10 @@ class FaxBackend(Protocol):
         ...
 
     async def ready(self) -> None:
-        """Wait until a submission would not exceed the service's rate limit."""
+        """Wait until a submission can leave at once: logged in, and within the rate limit.
+
+        Called before a job is marked ``submitting``, so waiting here sends nothing.
+        """
         ...
 
     async def recover(self, job: Job, known_ids: Collection[str]) -> RecoveryResult:
@@ -88,6 +93,8 @@ class FaxBackend(Protocol):
         """
         ...
 
-    async def cancel(self, backend_id: str) -> None: ...
+    async def cancel(self, backend_id: str) -> None:
+        """Withdraw one scheduled fax; an id that is not one message's id is refused."""
+        ...
 
     async def aclose(self) -> None: ...

@@ -27,6 +27,9 @@ from mail2fax.settings import FaxOutSettings
 
 log = logging.getLogger("mail2fax.faxout")
 
+# Server errors after the upload: FaxOut may have taken the fax before failing.
+UNCERTAIN_STATUSES = frozenset({500, 502, 504})
+
 RESULT_WORDS = {
     1: "FaxOut authorization failed: check MAIL2FAX_FAXOUT__USERNAME, __EXTENSION and __PASSWORD",
     2: "faxing is prohibited for this RingCentral account",
@@ -107,14 +110,20 @@ class FaxOutBackend:
         return self._interpret(job, response)
 
     def _interpret(self, job: Job, response: httpx.Response) -> Submission:
-        if response.status_code != 200:
-            raise TemporaryBackendError(f"FaxOut answered HTTP {response.status_code}")
+        """One rule: an answer that proves nothing was accepted is retried; an answer after the
+        form went out that proves nothing either way is uncertain (the job ends ``unknown``, as
+        FaxOut cannot be asked later)."""
+        status = response.status_code
+        if status in UNCERTAIN_STATUSES:
+            raise UncertainSubmission(f"FaxOut answered HTTP {status} after the form was sent")
+        if status != 200:
+            raise TemporaryBackendError(f"FaxOut answered HTTP {status}")
         text = response.text.strip()
         try:
             code = int(text)
         except ValueError:
-            raise TemporaryBackendError(
-                f"FaxOut answered something that is not a result code: {text[:40]!r}"
+            raise UncertainSubmission(
+                f"FaxOut answered something that is not a result code: {ascii_text(text[:40])!r}"
             ) from None
         if code == 0:
             return Submission(
@@ -124,7 +133,7 @@ class FaxOutBackend:
             )
         words = RESULT_WORDS.get(code)
         if words is None:
-            raise TemporaryBackendError(f"FaxOut answered an unknown result code {code}")
+            raise UncertainSubmission(f"FaxOut answered an unknown result code {code}")
         if code == 1:
             raise BackendAuthError(words, code="FaxOut-1")
         if code in (3, 4):

@@ -14,17 +14,29 @@ it again. So the pacer keeps one state per group and makes callers wait *before*
 
 Time comes from an injectable ``clock`` and waiting from an injectable ``sleep``, so the
 arithmetic can be tested without waiting.
+
+With a ``journal`` (the queue's store), the requests and pauses of the groups worth
+remembering (Heavy and Auth) are written down as they happen and read back before the first
+request of a new process, so a restart in the middle of a burst continues the window instead of
+starting a fresh one and running into ``429``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
+from mail2fax.errors import StoreError
+from mail2fax.models import RateWindow
 from mail2fax.settings import RingCentralSettings
+
+log = logging.getLogger(__name__)
 
 HEAVY = "heavy"
 MEDIUM = "medium"
@@ -32,7 +44,25 @@ LIGHT = "light"
 AUTH = "auth"
 
 Clock = Callable[[], float]
+WallClock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[object]]
+REMEMBERED = (HEAVY, AUTH)
+# How far back a journal is read: longer than any window or Retry-After the pacer accepts.
+JOURNAL_HORIZON = timedelta(hours=1)
+
+
+class PacingJournal(Protocol):
+    """Where the requests and pauses of a rate-limit group outlive the process (the store)."""
+
+    async def record_rate_request(self, group: str, at: datetime) -> None: ...
+
+    async def record_rate_pause(self, group: str, until: datetime) -> None: ...
+
+    async def rate_window(self, group: str, since: datetime) -> RateWindow: ...
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(slots=True)
@@ -86,12 +116,21 @@ class RatePacer:
         *,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        journal: PacingJournal | None = None,
+        wall: WallClock = _utcnow,
+        remembered: Collection[str] = REMEMBERED,
     ) -> None:
         self._clock = clock
         self._sleep = sleep
+        self._journal = journal
+        self._wall = wall
         self._groups = {
             name: _Group(limit, window, limit, window) for name, (limit, window) in limits.items()
         }
+        self._remembered = frozenset(group for group in remembered if group in self._groups)
+        self._restored = journal is None
+        self._restore_lock = asyncio.Lock()
+        self._journal_failing = False
 
     @classmethod
     def from_settings(
@@ -100,6 +139,7 @@ class RatePacer:
         *,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        journal: PacingJournal | None = None,
     ) -> RatePacer:
         window = settings.limit_window
         limits = {
@@ -108,7 +148,7 @@ class RatePacer:
             LIGHT: (settings.light_limit, window),
             AUTH: (settings.auth_limit, window),
         }
-        return cls(limits, clock=clock, sleep=sleep)
+        return cls(limits, clock=clock, sleep=sleep, journal=journal)
 
     def _group(self, name: str) -> _Group:
         try:
@@ -136,8 +176,10 @@ class RatePacer:
     async def acquire(self, group: str) -> Permit:
         """Wait for a free slot in ``group`` and take it. Callers are served in arrival order."""
         state = self._group(group)
+        await self.restore()
         async with state.lock:
             while (wait := self.wait_time(group)) > 0:
+                log.debug("%s: waiting %.1fs for a free slot", group, wait)
                 await self._sleep(wait)
             stamp = _Stamp(self._clock())
             state.stamps.append(stamp)
@@ -145,8 +187,66 @@ class RatePacer:
 
     async def wait_ready(self, group: str) -> None:
         """Wait until ``group`` has a free slot, without taking it."""
+        await self.restore()
         while (wait := self.wait_time(group)) > 0:
             await self._sleep(wait)
+
+    async def restore(self) -> None:
+        """Read the journal once: the remembered groups' recent requests and pauses."""
+        if self._restored or self._journal is None:
+            return
+        async with self._restore_lock:
+            if self._restored:
+                return
+            wall, now = self._wall(), self._clock()
+            for group in sorted(self._remembered):
+                try:
+                    window = await self._journal.rate_window(group, wall - JOURNAL_HORIZON)
+                except StoreError as exc:
+                    log.warning("cannot read the %s rate-limit window from the queue: %s", group, exc)
+                    continue
+                state = self._groups[group]
+                state.stamps.extend(_Stamp(now - (wall - at).total_seconds()) for at in window.requests)
+                if window.paused_until is not None and window.paused_until > wall:
+                    self._close(state, (window.paused_until - wall).total_seconds())
+                if window.requests or window.paused_until:
+                    log.info(
+                        "rate-limit group %s continues from the queue: %d recent requests, wait %.0fs",
+                        group,
+                        len(window.requests),
+                        self.wait_time(group),
+                    )
+            self._restored = True
+
+    async def remember_request(self, group: str) -> None:
+        """Write to the journal that a request of ``group`` has just been answered (or failed).
+
+        The time written is the later one, when the answer came, as ``Permit.finish`` restamps.
+        """
+        if group in self._remembered:
+            at = self._wall()
+            await self._write(lambda journal: journal.record_rate_request(group, at))
+
+    async def remember_pause(self, group: str) -> None:
+        """Write the group's current pause (after a 429) to the journal."""
+        state = self._group(group)
+        seconds = state.closed_until - self._clock()
+        if group in self._remembered and seconds > 0:
+            until = self._wall() + timedelta(seconds=seconds)
+            await self._write(lambda journal: journal.record_rate_pause(group, until))
+
+    async def _write(self, step: Callable[[PacingJournal], Awaitable[None]]) -> None:
+        """A journal write; a failing queue is logged once and pacing goes on in memory."""
+        if self._journal is None:
+            return
+        try:
+            await step(self._journal)
+        except StoreError as exc:
+            if not self._journal_failing:
+                log.warning("cannot write the rate-limit window to the queue: %s", exc)
+            self._journal_failing = True
+        else:
+            self._journal_failing = False
 
     def observe(self, group: str, headers: Mapping[str, str]) -> None:
         """Learn from an answer's ``X-Rate-Limit-*`` headers (any mapping with lower-case keys)."""

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import httpx
 
 from mail2fax.backends.base import FaxBackend
+from mail2fax.backends.pacing import PacingJournal
 from mail2fax.errors import ConfigError
 from mail2fax.settings import Settings
 
@@ -16,7 +17,9 @@ def build_backend(
     client: httpx.AsyncClient,
     *,
     on_response: Callable[[str, int], None] | None = None,
+    journal: PacingJournal | None = None,
 ) -> FaxBackend:
+    """The backend ``settings`` choose; ``journal`` keeps RingCentral's rate-limit windows."""
     if settings.backend == "dry-run":
         from mail2fax.backends.dryrun import DryRunBackend
 
@@ -24,7 +27,7 @@ def build_backend(
     if settings.backend == "ringcentral":
         from mail2fax.backends.ringcentral import RingCentralBackend
 
-        return RingCentralBackend(settings.ringcentral, client, on_response=on_response)
+        return RingCentralBackend(settings.ringcentral, client, on_response=on_response, journal=journal)
     if settings.backend == "faxout":
         from mail2fax.backends.faxout import FaxOutBackend
 

@@ -7,12 +7,13 @@ answer or as a mail2fax BackendError; no httpx exception leaves this module.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
@@ -23,21 +24,18 @@ from mail2fax.backends.base import (
     Submission,
     TrackedFax,
 )
-from mail2fax.backends.pacing import AUTH, HEAVY, LIGHT, MEDIUM, RatePacer
+from mail2fax.backends.pacing import AUTH, HEAVY, LIGHT, MEDIUM, PacingJournal, Permit, RatePacer
 from mail2fax.backends.request_json import fax_request_json
 from mail2fax.backends.ringcentral_auth import TokenManager
+from mail2fax.backends.ringcentral_records import fax_status, record_id, settle, submission
 from mail2fax.backends.ringcentral_wire import (
     MultipartBody,
     classify,
     error_details,
-    fax_status,
     json_body,
     multipart_body,
     next_page,
-    record_id,
     retry_after,
-    same_fax,
-    submission,
     utc_text,
 )
 from mail2fax.errors import (
@@ -57,6 +55,20 @@ STORE_PATH = EXTENSION_PATH + "/message-store"
 # How far our clock and RingCentral's may disagree: listings start this much earlier.
 CLOCK_SKEW = timedelta(minutes=2)
 MAX_PAGES = 100
+# Revoking the session at shutdown is a courtesy: it never holds up the exit for long.
+REVOKE_TIMEOUT = 1.0
+# Ids read with one bulk request (RingCentral limits a batch; the exact limit is not published).
+BULK_READ = 20
+BULK_JSON = "application/vnd.ringcentral.multipart+json"
+# A message id as RingCentral issues them. Anything else (empty, a comma list, "*") would make a
+# message-store path mean several messages, or all of them.
+MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def message_path(backend_id: str) -> str:
+    if not MESSAGE_ID.fullmatch(backend_id):
+        raise PermanentBackendError(f"{backend_id!r} is not a RingCentral message id")
+    return f"{STORE_PATH}/{backend_id}"
 
 
 def _aware(moment: datetime) -> datetime:
@@ -67,9 +79,10 @@ class RingCentralBackend:
     """Sends faxes with RingCentral's REST API and reads their outcome from the message store.
 
     ``client`` belongs to the caller and is never closed here. ``pacer`` is shared by every
-    worker (one is made from ``settings`` if none is given). ``on_response(group, status)`` is
-    called after every answer, so metrics can count requests and 429s. ``page_size`` is the
-    ``perPage`` of message-store listings; ``clock`` (monotonic seconds) times token lifetimes.
+    worker (one is made from ``settings`` if none is given, keeping its windows in ``journal``).
+    ``on_response(group, status)`` is called after every answer, so metrics can count requests
+    and 429s. ``page_size`` is the ``perPage`` of message-store listings; ``clock`` (monotonic
+    seconds) times token lifetimes.
     Timeouts are the client's own.
     """
 
@@ -81,13 +94,14 @@ class RingCentralBackend:
         client: httpx.AsyncClient,
         *,
         pacer: RatePacer | None = None,
+        journal: PacingJournal | None = None,
         on_response: Callable[[str, int], None] | None = None,
         page_size: int = 1000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._client = client
-        self._pacer = pacer if pacer is not None else RatePacer.from_settings(settings)
+        self._pacer = pacer if pacer is not None else RatePacer.from_settings(settings, journal=journal)
         self._on_response = on_response
         self._page_size = page_size
         self._base = settings.server_url.rstrip("/")
@@ -96,19 +110,24 @@ class RingCentralBackend:
         )
         # Faxes RingCentral answered 404 for: gone for good, not asked about again.
         self._gone: set[str] = set()
+        self._reserved: Permit | None = None
+        if self._auth.grant == "password":
+            log.warning(
+                "RingCentral's password grant is deprecated and refused when the user has MFA on: "
+                "set MAIL2FAX_RINGCENTRAL__JWT instead of __USERNAME and __PASSWORD"
+            )
 
     # -- the FaxBackend protocol -------------------------------------------------------------
 
     async def submit(self, job: Job, documents: Sequence[StoredDocument]) -> Submission:
         body = await multipart_body(fax_request_json(job), documents)
-        response = await self._api(HEAVY, "POST", FAX_PATH, body=body)
+        response = await self._api(HEAVY, "POST", FAX_PATH, body=body, uncertain=True)
         record = json_body(response)
-        result = submission(record)
+        result = submission(record, [recipient.number for recipient in job.recipients])
         if result.backend_id is None:
-            # The fax may well be on its way: never let this look like "try again".
-            raise PermanentBackendError(
-                "RingCentral accepted the fax but its answer has no message id; "
-                "check the account's sent faxes before sending it again"
+            # RingCentral accepted something: the fax may well be on its way. Recovery finds it.
+            raise UncertainSubmission(
+                f"RingCentral answered {response.status_code} to the fax request without a message id"
             )
         log.debug(
             "job=%s ringcentral fax created fax_id=%s status=%s bytes=%d",
@@ -120,72 +139,76 @@ class RingCentralBackend:
         return result
 
     async def statuses(self, faxes: Sequence[TrackedFax]) -> dict[str, FaxStatus]:
-        """One listing for all faxes, then a single read for each fax the listing lacks.
+        """One listing for all faxes, then bulk reads of the faxes the listing lacks.
 
         A fax RingCentral no longer has (404) is left out, as the protocol asks; it is
         remembered and not asked about again, so the track stage's own timeout settles it.
-        If a single read fails for a temporary reason, what is known so far is returned.
+        If a read fails for a temporary reason, what is known so far is returned.
         """
-        wanted = {fax.backend_id for fax in faxes}
-        if not wanted:
+        numbers = {fax.backend_id: fax.numbers for fax in faxes}
+        if not numbers:
             return {}
         since = min(_aware(fax.since) for fax in faxes) - CLOCK_SKEW
         found: dict[str, FaxStatus] = {}
         for record in await self._list(since):
             identity = record_id(record)
-            if identity in wanted:
-                found[identity] = fax_status(record)
-        for backend_id in sorted(wanted - found.keys() - self._gone):
-            path = f"{STORE_PATH}/{quote(backend_id, safe='')}"
+            if identity is not None and identity in numbers:
+                found[identity] = fax_status(record, numbers[identity])
+        missing = sorted(
+            backend_id
+            for backend_id in numbers.keys() - found.keys() - self._gone
+            if MESSAGE_ID.fullmatch(backend_id)
+        )
+        for start in range(0, len(missing), BULK_READ):
             try:
-                response = await self._api(LIGHT, "GET", path, missing_ok=True)
+                read = await self._read(missing[start : start + BULK_READ])
             except BackendAuthError:
                 raise
             except TemporaryBackendError as exc:
                 # Keep what the listing told; the rest is asked for on the next cycle.
                 log.warning("ringcentral status reads interrupted: %s", exc)
                 break
-            if response.status_code == 404:
-                self._gone.add(backend_id)
-                log.warning("ringcentral fax_id=%s is no longer in the message store", backend_id)
-                continue
-            found[backend_id] = fax_status(json_body(response))
+            for backend_id, one in read.items():
+                if one is None:
+                    self._gone.add(backend_id)
+                    log.warning("ringcentral fax_id=%s is no longer in the message store", backend_id)
+                else:
+                    found[backend_id] = fax_status(one, numbers[backend_id])
         return found
 
     async def ready(self) -> None:
-        await self._pacer.wait_ready(HEAVY)
+        """Log in and take the Heavy slot of the next fax request, which then leaves at once.
+
+        The submit stage calls this before it marks a job ``submitting``, so a job waiting for
+        a login or for its turn is still queued (and can be cancelled). An unused slot is kept
+        for the next request.
+        """
+        await self._auth.token()
+        if self._reserved is None:
+            self._reserved = await self._pacer.acquire(HEAVY)
 
     async def recover(self, job: Job, known_ids: Collection[str]) -> RecoveryResult:
         started = _aware(job.submit_started_at or job.created_at)
-        # Candidates may predate our own clock's start by the skew: more candidates can only
-        # turn a match into AMBIGUOUS, never a sent fax into NOT_SENT.
+        # Records may predate our own clock by the skew: more records can only turn a match into
+        # AMBIGUOUS, never a sent fax into NOT_SENT.
         since = started - CLOCK_SKEW
-        matches: dict[str, Mapping[str, Any]] = {}
-        for record in await self._list(since):
-            if same_fax(record, job, since, known_ids):
-                identity = record_id(record)
-                if identity is not None:
-                    matches[identity] = record
-        if len(matches) == 1:
-            (record,) = matches.values()
-            found = submission(record)
-            return RecoveryResult(Settlement.FOUND, found, f"found fax_id={found.backend_id}")
-        if matches:
-            ids = ", ".join(sorted(matches))
-            return RecoveryResult(Settlement.AMBIGUOUS, None, f"several faxes could be this job: {ids}")
+        records = await self._list(since)
         waited = (datetime.now(UTC) - started).total_seconds()
-        if waited >= self._settings.listing_grace:
-            return RecoveryResult(
-                Settlement.NOT_SENT, None, f"no matching fax in the message store after {waited:.0f}s"
+        grace = self._settings.listing_grace
+        result = settle(records, job, known_ids, since=since, waited=waited, grace=grace)
+        if result.settlement is Settlement.FOUND and result.submission is not None:
+            log.info(
+                "job=%s fax_id=%s was listed by RingCentral within %.0fs of the uncertain attempt "
+                "(listing grace %.0fs)",
+                job.id,
+                result.submission.backend_id,
+                waited,
+                grace,
             )
-        return RecoveryResult(
-            Settlement.TOO_EARLY,
-            None,
-            f"no matching fax yet; the listing may lag up to {self._settings.listing_grace:.0f}s",
-        )
+        return result
 
     async def cancel(self, backend_id: str) -> None:
-        path = f"{STORE_PATH}/{quote(backend_id, safe='')}"
+        path = message_path(backend_id)
         response = await self._api(MEDIUM, "DELETE", path, missing_ok=True)
         if response.status_code == 404:
             log.info("ringcentral fax_id=%s was already gone", backend_id)
@@ -195,7 +218,11 @@ class RingCentralBackend:
         if self._pacer.wait_time(AUTH) > 0:
             self._auth.forget()
             return
-        await self._auth.revoke()
+        try:
+            async with asyncio.timeout(REVOKE_TIMEOUT):
+                await self._auth.revoke()
+        except TimeoutError:
+            log.info("ringcentral session not revoked: no answer within %.0fs", REVOKE_TIMEOUT)
 
     # -- diagnostics ---------------------------------------------------------------------------
 
@@ -238,6 +265,39 @@ class RingCentralBackend:
             path, params = following, None
         return records
 
+    async def _read(self, backend_ids: Sequence[str]) -> dict[str, Mapping[str, Any] | None]:
+        """The records of these faxes, None for one RingCentral no longer has.
+
+        One id is read with a plain GET (200); several with one bulk GET, answered ``207`` with a
+        part per id (RingCentral's batch syntax, ``id1,id2``).
+        """
+        path = f"{STORE_PATH}/{','.join(backend_ids)}"
+        accept = BULK_JSON if len(backend_ids) > 1 else "application/json"
+        response = await self._api(LIGHT, "GET", path, missing_ok=True, accept=accept)
+        if response.status_code == 404:
+            return dict.fromkeys(backend_ids)
+        if response.status_code != 207:
+            record = json_body(response)
+            return {backend_id: record for backend_id in backend_ids if record_id(record) == backend_id}
+        try:
+            parts = response.json()
+        except ValueError:
+            parts = None
+        if not isinstance(parts, list):
+            raise TemporaryBackendError("RingCentral's bulk answer is not a list of parts")
+        found: dict[str, Mapping[str, Any] | None] = {}
+        for part in parts:
+            if not isinstance(part, dict):
+                continue
+            identity, status, body = str(part.get("resourceId", "")), part.get("status"), part.get("body")
+            if identity not in backend_ids:
+                continue
+            if status == 404:
+                found[identity] = None
+            elif status == 200 and isinstance(body, dict):
+                found[identity] = body
+        return found
+
     def _build(
         self,
         method: str,
@@ -245,8 +305,9 @@ class RingCentralBackend:
         token: str,
         params: Mapping[str, str] | None,
         body: MultipartBody | None,
+        accept: str,
     ) -> httpx.Request:
-        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        headers = {"Authorization": f"Bearer {token}", "Accept": accept}
         if body is not None:
             headers.update(body.headers())
         try:
@@ -269,38 +330,55 @@ class RingCentralBackend:
         params: Mapping[str, str] | None = None,
         body: MultipartBody | None = None,
         missing_ok: bool = False,
+        uncertain: bool = False,
+        accept: str = "application/json",
     ) -> httpx.Response:
-        """One API call; a refused token is renewed once and the call retried once."""
+        """One API call; a refused token is renewed once and the call retried once.
+
+        ``uncertain`` marks a fax request: a failure after it left raises UncertainSubmission.
+        """
         token = await self._auth.token()
-        response = await self._send(group, self._build(method, path, token, params, body))
+        request = self._build(method, path, token, params, body, accept)
+        response = await self._send(group, request, uncertain=uncertain)
         if response.status_code == 401:
             code, _ = error_details(response)
             log.info("ringcentral refused the access token (%s); renewing it", code or "401")
             token = await self._auth.renew(token)
-            response = await self._send(group, self._build(method, path, token, params, body))
+            request = self._build(method, path, token, params, body, accept)
+            response = await self._send(group, request, uncertain=uncertain)
         if response.is_success or (missing_ok and response.status_code == 404):
             return response
-        raise classify(response, window=self._pacer.window(group))
+        raise classify(response, window=self._pacer.window(group), uncertain=uncertain)
 
-    async def _send(self, group: str, request: httpx.Request) -> httpx.Response:
-        """Send in ``group``'s turn; learn its rate-limit headers; translate transport errors."""
-        permit = await self._pacer.acquire(group)
+    async def _send(self, group: str, request: httpx.Request, *, uncertain: bool = False) -> httpx.Response:
+        """Send in ``group``'s turn; learn its rate-limit headers; translate transport errors.
+
+        A failure before the request left is temporary. After it left, a fax request
+        (``uncertain``) may have been created, so that failure is an UncertainSubmission.
+        """
+        permit: Permit | None = None
+        if group == HEAVY:
+            permit, self._reserved = self._reserved, None
+        if permit is None:
+            permit = await self._pacer.acquire(group)
+        permit.finish()  # stamped when it leaves, and again when its answer is in
         try:
             response = await self._client.send(request)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise TemporaryBackendError(f"cannot reach RingCentral: {type(exc).__name__}: {exc}") from exc
-        except httpx.TimeoutException as exc:
-            raise UncertainSubmission(f"RingCentral did not answer in time ({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
-            raise UncertainSubmission(
-                f"the connection to RingCentral broke: {type(exc).__name__}: {exc}"
-            ) from exc
+            error = UncertainSubmission if uncertain else TemporaryBackendError
+            if isinstance(exc, httpx.TimeoutException):
+                raise error(f"RingCentral did not answer in time ({type(exc).__name__})") from exc
+            raise error(f"the connection to RingCentral broke: {type(exc).__name__}: {exc}") from exc
         finally:
             permit.finish()
+            await self._pacer.remember_request(group)
         self._pacer.observe(group, response.headers)
         if response.status_code == 429:
             seconds = self._pacer.penalize(group, retry_after(response.headers))
             log.warning("ringcentral rate limit hit group=%s; group paused for %.0fs", group, seconds)
+            await self._pacer.remember_pause(group)
         if self._on_response is not None:
             self._on_response(group, response.status_code)
         return response

@@ -12,7 +12,7 @@ import math
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 
-from mail2fax.backends.base import FaxStatus, Outcome, Submission
 from mail2fax.errors import (
     BackendAuthError,
     BackendError,
@@ -28,7 +27,7 @@ from mail2fax.errors import (
     TemporaryBackendError,
     UncertainSubmission,
 )
-from mail2fax.models import Job, RecipientResult, StoredDocument
+from mail2fax.models import StoredDocument
 
 CHUNK_SIZE = 256 * 1024
 # A longer Retry-After is taken as a mistake: no group is closed for more than an hour.
@@ -39,9 +38,6 @@ TRY_LATER_CODES = frozenset({"CMN-201", "CMN-203", "CMN-301", "CMN-302", "CMN-31
 # The app or user lacks a permission: an operator's fix, not the fault of one fax.
 PERMISSION_CODES = frozenset({"CMN-401", "CMN-408"})
 
-_PENDING = {"Queued"}
-_SENT = {"Sent", "Delivered"}
-_FAILED = {"SendingFailed", "DeliveryFailed"}
 _HEADER_UNSAFE = re.compile(r'[\r\n"\\]')
 
 
@@ -50,26 +46,6 @@ def utc_text(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    elif re.search(r"[+-]\d{4}$", text):
-        text = f"{text[:-2]}:{text[-2:]}"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def digits(number: object) -> str:
-    """A phone number reduced to its digits, so ``+1 415…`` and ``1415…`` compare equal."""
-    return "".join(ch for ch in str(number) if ch.isdigit())
 
 
 def _header_value(value: str) -> str:
@@ -207,10 +183,14 @@ def error_details(response: httpx.Response) -> tuple[str | None, str]:
     return (str(code) if code else None), str(message)
 
 
-def classify(response: httpx.Response, *, window: float, auth: bool = False) -> BackendError:
+def classify(
+    response: httpx.Response, *, window: float, auth: bool = False, uncertain: bool = False
+) -> BackendError:
     """The one place an unsuccessful answer becomes an error class.
 
     ``auth`` marks the token endpoint, where any client error means the credentials are wrong.
+    ``uncertain`` marks a fax request: a ``500``, ``502`` or ``504`` after it left proves nothing
+    about whether the fax was created. Any other request is simply tried again.
     """
     status = response.status_code
     code, message = error_details(response)
@@ -218,7 +198,7 @@ def classify(response: httpx.Response, *, window: float, auth: bool = False) -> 
     wait = retry_after(response.headers)
     if status == 429:
         return TemporaryBackendError(text, code=code, retry_after=wait if wait is not None else window)
-    if status in (500, 502, 504):
+    if uncertain and status in (500, 502, 504):
         return UncertainSubmission(text, code=code, retry_after=wait)
     if status >= 500 or status in (408, 425) or code in TRY_LATER_CODES:
         return TemporaryBackendError(text, code=code, retry_after=wait)
@@ -226,70 +206,6 @@ def classify(response: httpx.Response, *, window: float, auth: bool = False) -> 
         error = json_body(response).get("error")
         return BackendAuthError(text, code=code or (str(error) if error else None))
     return PermanentBackendError(text, code=code)
-
-
-def fax_status(record: Mapping[str, Any]) -> FaxStatus:
-    """A message-store record (or a create-fax answer) as a FaxStatus."""
-    status = str(record.get("messageStatus") or "")
-    pages = record.get("faxPageCount")
-    page_count = pages if isinstance(pages, int) and not isinstance(pages, bool) else None
-    results = recipient_results(record)
-    if status in _SENT:
-        return FaxStatus(Outcome.SENT, page_count=page_count, results=results)
-    if status in _FAILED:
-        reasons = ", ".join(f"{r.number}: {r.error_code}" for r in results if r.error_code)
-        return FaxStatus(Outcome.FAILED, page_count=page_count, results=results, detail=reasons or status)
-    detail = None if status in _PENDING else f"RingCentral reports status {status or 'none'!r}"
-    return FaxStatus(Outcome.PENDING, results=results, detail=detail)
-
-
-def recipient_results(record: Mapping[str, Any]) -> tuple[RecipientResult, ...]:
-    to = record.get("to")
-    if not isinstance(to, list):
-        return ()
-    return tuple(
-        RecipientResult(
-            number=str(entry.get("phoneNumber", "")),
-            status=str(entry.get("messageStatus", "")),
-            error_code=str(entry["faxErrorCode"]) if entry.get("faxErrorCode") else None,
-        )
-        for entry in to
-        if isinstance(entry, dict)
-    )
-
-
-def record_id(record: Mapping[str, Any]) -> str | None:
-    value = record.get("id")
-    return None if value is None or isinstance(value, bool) else str(value)
-
-
-def submission(record: Mapping[str, Any]) -> Submission:
-    uri = record.get("uri")
-    return Submission(
-        backend_id=record_id(record),
-        backend_uri=str(uri) if uri else None,
-        status=fax_status(record),
-    )
-
-
-def same_fax(record: Mapping[str, Any], job: Job, since: datetime, known_ids: Collection[str]) -> bool:
-    """Whether a message-store record could be the fax ``job`` began to send at ``since``."""
-    identity = record_id(record)
-    if identity is None or identity in known_ids:
-        return False
-    if record.get("type", "Fax") != "Fax" or record.get("direction", "Outbound") != "Outbound":
-        return False
-    created = parse_time(record.get("creationTime"))
-    if created is not None and created < since:
-        return False
-    numbers = {digits(r.number) for r in recipient_results(record)}
-    if numbers != {digits(r.number) for r in job.recipients}:
-        return False
-    return _cover(record.get("coverPageText")) == _cover(job.cover_text)
-
-
-def _cover(text: object) -> str:
-    return str(text or "").replace("\r\n", "\n").strip()
 
 
 def next_page(body: Mapping[str, Any]) -> str | None:

@@ -91,7 +91,7 @@ class WatchedBackend:
         return await self._watched(self._backend.statuses(faxes))
 
     async def ready(self) -> None:
-        await self._backend.ready()
+        await self._watched(self._backend.ready())
 
     async def recover(self, job: Job, known_ids: Collection[str]) -> RecoveryResult:
         return await self._watched(self._backend.recover(job, known_ids))

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
-from mail2fax.models import Actor, FaxRequest, Job, JobEvent, JobState, StoredDocument
+from mail2fax.models import Actor, FaxRequest, Job, JobEvent, JobState, RateWindow, StoredDocument
 
 
 class Store(Protocol):
@@ -119,3 +119,20 @@ class Store(Protocol):
         ...
 
     async def check_writable(self) -> None: ...
+
+    # The fax service's rate-limit windows, so that they outlive a restart. ``group`` is the
+    # service's name for a rate-limit group (``heavy``); several daemons sharing one store share
+    # its windows.
+
+    async def record_rate_request(self, group: str, at: datetime) -> None:
+        """Remember that a request of ``group`` left at ``at``; forget entries over an hour old."""
+        ...
+
+    async def record_rate_pause(self, group: str, until: datetime) -> None:
+        """Remember that ``group`` must send nothing before ``until`` (the service said ``429``)."""
+        ...
+
+    async def rate_window(self, group: str, since: datetime) -> RateWindow:
+        """The requests of ``group`` that left at or after ``since``, oldest first, and the end
+        of its latest pause."""
+        ...

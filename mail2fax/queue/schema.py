@@ -87,6 +87,14 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE events SET actor = 'operator' WHERE detail LIKE 'operator %';
     UPDATE events SET actor = 'intake' WHERE actor = '' AND state = 'queued' AND detail LIKE 'from %';
     """,
+    """
+    CREATE TABLE rate_events (
+        rate_group TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('request', 'pause')),
+        at REAL NOT NULL
+    );
+    CREATE INDEX rate_events_by_group ON rate_events (rate_group, kind, at);
+    """,
 )
 
 # The conditions of the partial indexes of migration 2, word for word: SQLite uses a partial index

@@ -26,6 +26,7 @@ from mail2fax.models import (
     Job,
     JobEvent,
     JobState,
+    RateWindow,
     StoredDocument,
     check_moves,
 )
@@ -45,6 +46,9 @@ from mail2fax.queue.schema import (
 from mail2fax.queue.spool import Spool
 
 log = logging.getLogger("mail2fax.store")
+
+# Seconds a rate-limit entry is kept: longer than any window or pause the pacer accepts.
+RATE_HORIZON = 3600.0
 
 
 async def _refuse_duplicate(db: aiosqlite.Connection, request: FaxRequest, since: datetime) -> None:
@@ -470,6 +474,39 @@ class SqliteStore:
         except (sqlite3.Error, OSError) as exc:
             raise translate(exc) from exc
         return await asyncio.to_thread(self._spool.remove_except, owned)
+
+    async def record_rate_request(self, group: str, at: datetime) -> None:
+        """Remember that a request of ``group`` left at ``at``; forget entries over an hour old."""
+        stamp = at.timestamp()
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO rate_events (rate_group, kind, at) VALUES (?, 'request', ?)", (group, stamp)
+            )
+            await db.execute(
+                "DELETE FROM rate_events WHERE rate_group = ? AND at < ?", (group, stamp - RATE_HORIZON)
+            )
+
+    async def record_rate_pause(self, group: str, until: datetime) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT INTO rate_events (rate_group, kind, at) VALUES (?, 'pause', ?)",
+                (group, until.timestamp()),
+            )
+
+    async def rate_window(self, group: str, since: datetime) -> RateWindow:
+        try:
+            async with self._db.execute(
+                "SELECT at FROM rate_events WHERE rate_group = ? AND kind = 'request' AND at >= ? "
+                "ORDER BY at",
+                (group, since.timestamp()),
+            ) as cursor:
+                requests = tuple(datetime.fromtimestamp(row[0], UTC) for row in await cursor.fetchall())
+        except (sqlite3.Error, OSError) as exc:
+            raise translate(exc) from exc
+        paused = await self._scalar(
+            "SELECT MAX(at) FROM rate_events WHERE rate_group = ? AND kind = 'pause'", (group,)
+        )
+        return RateWindow(requests, moment(paused))
 
     async def check_writable(self) -> None:
         async with self._transaction() as db:

@@ -27,7 +27,7 @@ from mail2fax.models import Actor, Job, JobState
 from mail2fax.queue.base import Store
 from mail2fax.settings import RetrySettings, SubmitSettings
 from mail2fax.stages.backoff import retry_delay
-from mail2fax.stages.cycle import repeat
+from mail2fax.stages.cycle import repeat, unless_stopping
 from mail2fax.stages.doorbell import Doorbell
 
 log = logging.getLogger("mail2fax.submit")
@@ -129,7 +129,7 @@ class SubmitStage:
             began = (job.submit_started_at or job.created_at) - RECOVERY_SKEW
             known = await self._store.backend_ids_submitted_since(began)
             try:
-                result = await self._backend.recover(job, known)
+                result = await unless_stopping(self._backend.recover(job, known), self._stopping)
             except BackendError as exc:
                 self._note_outage(exc)
                 return False
@@ -178,7 +178,9 @@ class SubmitStage:
             await self._fail(job, [job.state], f"gave up after {job.attempts} attempts: {job.last_error}")
             return True
         try:
-            await self._backend.ready()
+            # The login and the rate-limit slot come before the claim: a job waiting for them is
+            # still queued, so it can be cancelled and shutdown does not wait for it.
+            await unless_stopping(self._backend.ready(), self._stopping)
         except BackendError as exc:
             self._note_outage(exc)
             return False

@@ -12,7 +12,7 @@ from mail2fax.errors import BackendError
 from mail2fax.models import Actor, Job, JobState, RecipientResult
 from mail2fax.queue.base import Store
 from mail2fax.settings import TrackSettings
-from mail2fax.stages.cycle import repeat
+from mail2fax.stages.cycle import repeat, unless_stopping
 from mail2fax.stages.doorbell import Doorbell
 
 log = logging.getLogger("mail2fax.track")
@@ -47,8 +47,10 @@ class TrackStage:
         self._finished = finished
         self._clock = clock
         self._failing: str | None = None
+        self._stopping = asyncio.Event()
 
     async def run(self, stopping: asyncio.Event) -> None:
+        self._stopping = stopping
         await repeat("track", self.run_once, lambda: self._wakeup.wait(self._settings.interval), stopping)
 
     async def run_once(self) -> int:
@@ -58,10 +60,16 @@ class TrackStage:
         if not jobs:
             return 0
         faxes = [
-            TrackedFax(job.id, job.backend_id or "", job.submit_started_at or job.created_at) for job in jobs
+            TrackedFax(
+                job.id,
+                job.backend_id or "",
+                job.submit_started_at or job.created_at,
+                tuple(recipient.number for recipient in job.recipients),
+            )
+            for job in jobs
         ]
         try:
-            statuses = await self._backend.statuses(faxes)
+            statuses = await unless_stopping(self._backend.statuses(faxes), self._stopping)
         except BackendError as exc:
             if self._failing is None:
                 log.warning("track: cannot read fax statuses (%s); will keep trying", exc)

@@ -200,7 +200,7 @@ _FORBIDDEN_IN_FILENAME = frozenset("&@#$%^*")
 _DATE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)")
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 _COVER_INDEXES = frozenset(range(0, 14)) | frozenset(range(15, 29))
-MAX_TOTAL_BYTES = 50 * 1024 * 1024
+MAX_TOTAL_BYTES = 50_000_000  # "limited to 50Mb": taken as decimal megabytes
 
 
 class FaxRequestError(Exception):

@@ -9,7 +9,9 @@ lifetimes, rate windows, listing delays and scheduled faxes are tested without s
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import random
 import re
 import time
 import uuid
@@ -29,6 +31,7 @@ from tests.emulator.multipart import (
     parse_fax_request,
 )
 from tests.emulator.ringcentral_oauth import OAuthServer, error
+from tests.emulator.variants import Variants
 
 GROUPS = ("Heavy", "Medium", "Light", "Auth")
 DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
@@ -47,8 +50,10 @@ FAX_ERROR_CODES = frozenset(
     "DBGeneralError SkypeBillingFailed AccountSuspended ProhibitedDestination InternationalDisabled".split()
 )
 MAX_REQUEST_BYTES = 55 * 1024 * 1024  # x-request-max-body-size: 55m
+MAX_PER_PAGE = 1000
 _API_PATH = re.compile(r"/restapi/v1\.0/account/([^/]+)/extension/([^/]+)(/.*)?")
 _MESSAGE_PATH = re.compile(r"/message-store/([^/]+)")
+BULK_JSON = "application/vnd.ringcentral.multipart+json"
 
 Outcome = tuple[str, int | None, str | None]
 Operation = Callable[..., Response]
@@ -87,6 +92,7 @@ class _Recipient:
     name: str | None
     status: str = "Queued"
     error_code: str | None = None
+    written: str | None = None  # the number as message-store records write it
 
 
 @dataclass(slots=True)
@@ -216,7 +222,8 @@ class RingCentralEmulator:
         self.faxes: list[ReceivedFax] = []
         self.requests: list[RecordedRequest] = []
         self.auto_outcome: Callable[[ReceivedFax], Outcome] | None = None
-        self.listing_delay = 0.0
+        self.variants = Variants()
+        self.rng = random.Random(0)
         self.max_total_bytes = MAX_TOTAL_BYTES
         self.default_resolution = "Low"
         self._limiter = _RateLimiter()
@@ -249,6 +256,23 @@ class RingCentralEmulator:
     @property
     def base_url(self) -> str:
         return self.server.base_url
+
+    @property
+    def listing_delay(self) -> float:
+        """Seconds a new fax takes to appear in message-store listings."""
+        return self.variants.listing_delay
+
+    @listing_delay.setter
+    def listing_delay(self, seconds: float) -> None:
+        self.variants.listing_delay = seconds
+
+    def use(self, variants: Variants, *, seed: int = 0) -> None:
+        """Answer in these documented shapes from now on; ``seed`` drives the per-record choices."""
+        self.variants = variants
+        self.rng = random.Random(seed)
+        self.oauth.access_ttl = variants.access_ttl
+        self.oauth.refresh_tokens = variants.refresh_tokens
+        self.oauth.bad_credentials_status = variants.bad_credentials_status
 
     @property
     def token_grants(self) -> list[str]:
@@ -454,7 +478,7 @@ class RingCentralEmulator:
         elif rest == "/fax":
             table = {"POST": ("Heavy", self._create_fax)}
         elif rest == "/message-store":
-            table = {"GET": ("Light", self._list)}
+            table = {"GET": ("Light", self._list), "DELETE": ("Medium", self._delete_all)}
         elif found := _MESSAGE_PATH.fullmatch(rest):
             table = {"GET": ("Light", self._read), "DELETE": ("Medium", self._delete)}
             args = (found.group(1),)
@@ -541,7 +565,13 @@ class RingCentralEmulator:
             id=fax_id,
             received=received,
             recipients=[
-                _Recipient(str(next(self._recipient_ids)), num, name) for num, name in envelope.recipients
+                _Recipient(
+                    str(next(self._recipient_ids)),
+                    num,
+                    name,
+                    written=self.variants.record_number(num, self.rng),
+                )
+                for num, name in envelope.recipients
             ],
             resolution=envelope.resolution or self.default_resolution,
             cover_index=envelope.cover_index,
@@ -559,7 +589,8 @@ class RingCentralEmulator:
         uri = f"{self._base()}/message-store/{message.id}"
         to: list[dict[str, Any]] = []
         for person in message.recipients:
-            entry: dict[str, Any] = {"recipientId": person.id, "phoneNumber": person.number}
+            number = person.number if created else (person.written or person.number)
+            entry: dict[str, Any] = {"recipientId": person.id, "phoneNumber": number}
             if person.name is not None:
                 entry["name"] = person.name
             entry["messageStatus"] = person.status
@@ -594,16 +625,43 @@ class RingCentralEmulator:
         record["lastModifiedTime"] = iso(message.modified)
         if message.cover_index is not None:
             record["coverIndex"] = message.cover_index
-        if message.cover_text is not None:
+        if message.cover_text is not None and self.variants.cover_text:
             record["coverPageText"] = message.cover_text
         return record
 
     def _read(self, request: Request, message_id: str) -> Response:
+        if "," in message_id:
+            return self._read_bulk(message_id.split(","))
         message = self._find(message_id)
         if message is None or message.availability == "Purged":
             return error(404, "CMN-102", "Resource for parameter [messageId] is not found", "messageId")
         self._settle(message)
         return Response.json(200, self._render(message, created=False))
+
+    def _read_bulk(self, message_ids: list[str]) -> Response:
+        """Several messages at once: ``207`` with one part per id, each with its own status."""
+        if any(not part for part in message_ids):
+            return error(400, "CMN-101", "Parameter [messageId] value is invalid", "messageId")
+        parts: list[dict[str, Any]] = []
+        for message_id in message_ids:
+            message = self._find(message_id)
+            if message is None or message.availability == "Purged":
+                body = error(404, "CMN-102", "Resource for parameter [messageId] is not found", "messageId")
+                parts.append({"resourceId": message_id, "status": 404, "body": json.loads(body.body)})
+                continue
+            self._settle(message)
+            record = self._render(message, created=False)
+            parts.append({"resourceId": message_id, "status": 200, "body": record})
+        response = Response.json(207, parts)
+        response.set_header("Content-Type", f"{BULK_JSON}; charset=UTF-8")
+        return response
+
+    def _delete_all(self, request: Request) -> Response:
+        """As documented: a DELETE without message ids deletes every message of the mailbox."""
+        for message in self._messages.values():
+            message.availability = "Deleted"
+            message.modified = self._wall()
+        return Response(204)
 
     def _delete(self, request: Request, message_id: str) -> Response:
         message = self._find(message_id)
@@ -643,13 +701,15 @@ class RingCentralEmulator:
         if date_from is None:
             return error(400, "CMN-101", "Parameter [dateFrom] value is invalid", "dateFrom")
         numbers: dict[str, int] = {}
-        for name, default, top in (("page", 1, None), ("perPage", 100, 1000)):
+        for name, default in (("page", 1), ("perPage", 100)):
             text = scalars[name]
             value = int(text) if text is not None and re.fullmatch(r"[0-9]{1,9}", text) else None
             value = default if text is None else value
-            if value is None or value < 1 or (top is not None and value > top):
+            if value is None or value < 1:
                 return error(400, "CMN-101", f"Parameter [{name}] value is invalid", name)
             numbers[name] = value
+        # "Maximum value is 1000": a larger perPage is served as 1000, not refused.
+        numbers["perPage"] = min(numbers["perPage"], MAX_PER_PAGE)
         page, per_page = numbers["page"], numbers["perPage"]
 
         now = self._mono()

@@ -85,6 +85,10 @@ class OAuthServer:
         self.access_ttl, self.refresh_ttl = access_ttl, refresh_ttl
         self.owner_id = owner_id
         self.max_sessions: int | None = 5
+        # Refresh tokens are issued only when the app enables them.
+        self.refresh_tokens = True
+        # The error table lists OAU-140 as 401; the token endpoint declares 400 for its errors.
+        self.bad_credentials_status = 400
         self.grants: list[str] = []
         self._clock = clock
         self._sessions: list[_Session] = []
@@ -185,6 +189,8 @@ class OAuthServer:
             ttls.append(min(configured, int(text)) if text is not None else configured)
         session: _Session | None = None
         if grant == "refresh_token":
+            if not self.refresh_tokens:
+                return _oauth_error(400, "invalid_grant", "OAU-211", "Token is revoked")
             session = self._by_refresh.get(form["refresh_token"])
             if session is None or not session.alive or session.refresh_token != form["refresh_token"]:
                 return _oauth_error(400, "invalid_grant", "OAU-211", "Token is revoked")
@@ -197,7 +203,9 @@ class OAuthServer:
                 or form.get("extension", self.extension) != self.extension
             )
         ):
-            return _oauth_error(400, "invalid_grant", "OAU-140", "Invalid resource owner credentials.")
+            return _oauth_error(
+                self.bad_credentials_status, "invalid_grant", "OAU-140", "Invalid resource owner credentials."
+            )
         return self._issue(grant, session, *ttls)
 
     def _issue(self, grant: str, session: _Session | None, access_ttl: float, refresh_ttl: float) -> Response:
@@ -214,12 +222,16 @@ class OAuthServer:
         self._by_access[session.access_token] = session
         self._by_refresh[session.refresh_token] = session
         self.grants.append(grant)
-        body = {
+        body: dict[str, Any] = {
             "access_token": session.access_token,
             "token_type": "bearer",
             "expires_in": int(access_ttl),
-            "refresh_token": session.refresh_token,
-            "refresh_token_expires_in": int(refresh_ttl),
+        }
+        if self.refresh_tokens:
+            body |= {"refresh_token": session.refresh_token, "refresh_token_expires_in": int(refresh_ttl)}
+        else:
+            self._by_refresh.pop(session.refresh_token, None)
+        body |= {
             "scope": "Faxes ReadMessages EditMessages ReadAccounts",
             "owner_id": self.owner_id,
             "endpoint_id": session.endpoint_id,
