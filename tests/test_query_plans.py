@@ -73,6 +73,20 @@ PLANS: dict[str, Plan] = {
     "SELECT COUNT(*) FROM jobs WHERE sender = ? AND created_at >= ?": Plan(
         "intake", ("SEARCH jobs USING COVERING INDEX jobs_by_sender (sender=? AND created_at>?)",)
     ),
+    # submit: the rate-limit windows that outlive a restart (Heavy and Auth requests only)
+    "INSERT INTO rate_events (rate_group, kind, at) VALUES (?, 'request', ?)": Plan("submit", ()),
+    "INSERT INTO rate_events (rate_group, kind, at) VALUES (?, 'pause', ?)": Plan("submit", ()),
+    "DELETE FROM rate_events WHERE rate_group = ? AND kind = ? AND at < ?": Plan(
+        "submit",
+        ("SEARCH rate_events USING INDEX rate_events_by_group (rate_group=? AND kind=? AND at<?)",),
+    ),
+    "SELECT at FROM rate_events WHERE rate_group = ? AND kind = 'request' AND at >= ? ORDER BY at": Plan(
+        "submit",
+        ("SEARCH rate_events USING COVERING INDEX rate_events_by_group (rate_group=? AND kind=? AND at>?)",),
+    ),
+    "SELECT MAX(at) FROM rate_events WHERE rate_group = ? AND kind = 'pause'": Plan(
+        "submit", ("SEARCH rate_events USING COVERING INDEX rate_events_by_group (rate_group=? AND kind=?)",)
+    ),
     # submit
     f"{JOBS} INDEXED BY jobs_due WHERE {schema.DUE_CONDITION} AND next_attempt_at <= ? "
     "ORDER BY next_attempt_at, created_at LIMIT ?": Plan(
@@ -214,6 +228,9 @@ async def drive(store: Store) -> dict[str, Callable[[], Awaitable[Any]]]:
         "delete_jobs": lambda: store.delete_jobs(finished_before=NOW),
         "remove_orphans": store.remove_orphans,
         "check_writable": store.check_writable,
+        "record_rate_request": lambda: store.record_rate_request("heavy", NOW),
+        "record_rate_pause": lambda: store.record_rate_pause("heavy", NOW),
+        "rate_window": lambda: store.rate_window("heavy", BEFORE),
         "close": _nothing,
     }
 

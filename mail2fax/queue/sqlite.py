@@ -482,9 +482,11 @@ class SqliteStore:
             await db.execute(
                 "INSERT INTO rate_events (rate_group, kind, at) VALUES (?, 'request', ?)", (group, stamp)
             )
-            await db.execute(
-                "DELETE FROM rate_events WHERE rate_group = ? AND at < ?", (group, stamp - RATE_HORIZON)
-            )
+            for kind in ("request", "pause"):
+                await db.execute(
+                    "DELETE FROM rate_events WHERE rate_group = ? AND kind = ? AND at < ?",
+                    (group, kind, stamp - RATE_HORIZON),
+                )
 
     async def record_rate_pause(self, group: str, until: datetime) -> None:
         async with self._transaction() as db:
