@@ -5,14 +5,12 @@ from __future__ import annotations
 import logging
 import signal
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from mail2fax.commands.queue import cancel_job
 from mail2fax.models import JobState
-from mail2fax.queue.sqlite import SqliteStore
 from tests.capture import CaptureRelay
 from tests.conftest import eventually, ringcentral_overrides, running, settings_for, wait_until
 from tests.daemon_process import DaemonProcess
@@ -45,26 +43,6 @@ async def test_a_restart_mid_burst_continues_the_window_and_gets_no_429(
     assert rc.count_429("Heavy") == 0
     assert [r.status for r in heavy] == [200] * 8
     assert heavy[4].at - heavy[0].at >= 3.0 * 0.95
-
-
-async def test_the_store_keeps_the_window_and_the_pause(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "db.sqlite3", tmp_path / "spool")
-    now = datetime.now(UTC)
-    try:
-        await store.record_rate_request("heavy", now - timedelta(hours=2))
-        await store.record_rate_request("heavy", now - timedelta(seconds=30))
-        await store.record_rate_request("heavy", now)
-        await store.record_rate_request("auth", now)
-        await store.record_rate_pause("heavy", now + timedelta(seconds=60))
-        window = await store.rate_window("heavy", now - timedelta(minutes=5))
-        assert window.requests == (now - timedelta(seconds=30), now)
-        assert window.paused_until == now + timedelta(seconds=60)
-        empty = await store.rate_window("light", now - timedelta(minutes=5))
-        assert (empty.requests, empty.paused_until) == ((), None)
-        old = await store.rate_window("heavy", now - timedelta(hours=3))
-        assert len(old.requests) == 2  # entries over an hour old were forgotten
-    finally:
-        await store.close()
 
 
 async def test_a_job_waiting_for_its_turn_is_queued_and_can_be_cancelled(

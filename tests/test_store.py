@@ -318,3 +318,18 @@ async def test_listing_counting_and_deleting(any_store: Store) -> None:
     assert await store.events(old.id) == []
     assert [j.id for j in await store.list_jobs()] == [new.id]
     await store.check_writable()
+
+
+async def test_rate_limit_windows_outlive_the_process(any_store: Store) -> None:
+    await any_store.record_rate_request("heavy", NOW - timedelta(hours=2))
+    await any_store.record_rate_request("heavy", NOW - timedelta(seconds=30))
+    await any_store.record_rate_request("heavy", NOW)
+    await any_store.record_rate_request("auth", NOW)
+    await any_store.record_rate_pause("heavy", NOW + timedelta(seconds=60))
+    window = await any_store.rate_window("heavy", NOW - timedelta(minutes=5))
+    assert window.requests == (NOW - timedelta(seconds=30), NOW)
+    assert window.paused_until == NOW + timedelta(seconds=60)
+    empty = await any_store.rate_window("light", NOW - timedelta(minutes=5))
+    assert (empty.requests, empty.paused_until) == ((), None)
+    everything = await any_store.rate_window("heavy", NOW - timedelta(hours=3))
+    assert len(everything.requests) == 2  # the entry over an hour old was forgotten

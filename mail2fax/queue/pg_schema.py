@@ -111,6 +111,14 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE events SET actor = 'operator' WHERE detail LIKE 'operator %';
     UPDATE events SET actor = 'intake' WHERE actor = '' AND state = 'queued' AND detail LIKE 'from %';
     """,
+    """
+    CREATE TABLE rate_events (
+        rate_group TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('request', 'pause')),
+        at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX rate_events_by_group ON rate_events (rate_group, kind, at);
+    """,
 )
 
 

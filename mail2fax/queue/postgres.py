@@ -36,6 +36,7 @@ from mail2fax.models import (
     Job,
     JobEvent,
     JobState,
+    RateWindow,
     StoredDocument,
     check_moves,
 )
@@ -52,7 +53,7 @@ from mail2fax.queue.schema import (
     job_from_row,
     moment,
 )
-from mail2fax.queue.sqlite import new_job_id
+from mail2fax.queue.sqlite import RATE_HORIZON, new_job_id
 
 log = logging.getLogger("mail2fax.store")
 
@@ -483,6 +484,35 @@ class PostgresStore:
     async def remove_orphans(self) -> int:
         """Nothing is half-written in the database; remove the caches of dead processes here."""
         return await self._cache.remove_abandoned()
+
+    async def record_rate_request(self, group: str, at: datetime) -> None:
+        """Remember that a request of ``group`` left at ``at``; forget entries over an hour old."""
+        async with self._transaction() as conn:
+            await conn.execute(
+                "INSERT INTO rate_events (rate_group, kind, at) VALUES (%s, 'request', %s)",
+                (group, at.timestamp()),
+            )
+            await conn.execute(
+                "DELETE FROM rate_events WHERE rate_group = %s AND at < %s",
+                (group, at.timestamp() - RATE_HORIZON),
+            )
+
+    async def record_rate_pause(self, group: str, until: datetime) -> None:
+        await self._execute(
+            "INSERT INTO rate_events (rate_group, kind, at) VALUES (%s, 'pause', %s)",
+            (group, until.timestamp()),
+        )
+
+    async def rate_window(self, group: str, since: datetime) -> RateWindow:
+        rows = await self._execute(
+            "SELECT at FROM rate_events WHERE rate_group = %s AND kind = 'request' AND at >= %s ORDER BY at",
+            (group, since.timestamp()),
+        )
+        paused = await self._execute(
+            "SELECT MAX(at) FROM rate_events WHERE rate_group = %s AND kind = 'pause'", (group,)
+        )
+        requests = tuple(datetime.fromtimestamp(row[0], UTC) for row in rows)
+        return RateWindow(requests, moment(paused[0][0]) if paused else None)
 
     async def check_writable(self) -> None:
         rows = await self._execute("SELECT pg_is_in_recovery()")
