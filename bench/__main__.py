@@ -14,11 +14,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import api, intake, machine, scans
+from bench import api, depth, intake, machine, postfix, scans
 from bench.mails import MiB, SmallMails, pdf_of_size
 from bench.procs import ROOT, Systems, start
 
 INTAKE_SESSIONS = (1, 8, 32)
+QUEUE_DEPTHS = (0, 10_000, 100_000)
+DEPTH_SESSIONS = 8
 SCAN_CONCURRENCY = (1, 4)
 
 
@@ -36,7 +38,7 @@ async def _intake(systems: Systems, rounds: int, per_session: dict[int, int]) ->
     results: list[intake.IntakeRound] = []
     for sessions in INTAKE_SESSIONS:
         for number in range(rounds):
-            for system in _order(number, systems.names):
+            for system in _order(number, systems.intake_names):
                 server = await systems.start(system)
                 try:
                     result = await intake.intake_round(
@@ -49,6 +51,25 @@ async def _intake(systems: Systems, rounds: int, per_session: dict[int, int]) ->
                     f"intake sessions={sessions} round={number} {system}: {result.rate:.0f} mails/s "
                     f"p99={1000 * sorted(result.latencies)[int(0.99 * (len(result.latencies) - 1))]:.1f} ms"
                 )
+    return results
+
+
+async def _depth(systems: Systems, rounds: int, per_session: int) -> list[depth.DepthRound]:
+    """Intake at 8 sessions with 0, 10k and 100k jobs queued; depths interleaved within each round."""
+    mails = SmallMails()
+    results: list[depth.DepthRound] = []
+    for number in range(rounds):
+        for queued in _order(number, QUEUE_DEPTHS):
+            for system in _order(number, systems.daemons):
+                server = await systems.start(system, queued=queued)
+                try:
+                    result = await intake.intake_round(
+                        server, DEPTH_SESSIONS, per_session, mails, f"r{number}d{queued}"
+                    )
+                finally:
+                    await server.stop()
+                results.append(depth.DepthRound(queued, number, result))
+                _say(f"depth queued={queued} round={number} {system}: {result.rate:.0f} mails/s")
     return results
 
 
@@ -85,16 +106,23 @@ async def main(args: argparse.Namespace) -> int:
     lines += [f"- command: `python -m bench {' '.join(sys.argv[1:])}`".replace("  ", " "), ""]
     record: dict[str, Any] = {"machine": dict(machine.describe(ROOT, args.loop, data_root))}
     began = time.monotonic()
-    if "intake" in args.only or "scans" in args.only:
+    if {"intake", "scans", "depth"} & set(args.only):
         # The emulator stands in for RingCentral's servers, which are not on this machine: it runs
         # at the lowest priority so that its parsing of uploads takes no CPU from the servers.
         emulator = await start("emulator", "bench.emulator_server", logs=logs, nice=19)
-        systems = Systems(args.loop, data_root, logs, emulator.address, args.before)
+        with_postfix = postfix.available() and not args.no_postfix
+        if not with_postfix:
+            _say("postfix or smtp-source not found: Postfix is not compared (apt-get install postfix)")
+        systems = Systems(args.loop, data_root, logs, emulator.address, args.before, postfix=with_postfix)
         try:
             if "intake" in args.only:
                 intake_rounds = await _intake(systems, rounds, per_session)
                 lines += [*intake.report(intake_rounds, INTAKE_SESSIONS), ""]
                 record["intake"] = [asdict(r) for r in intake_rounds]
+            if "depth" in args.only:
+                depth_rounds = await _depth(systems, rounds, per_session[DEPTH_SESSIONS])
+                lines += [*depth.report(depth_rounds, QUEUE_DEPTHS), ""]
+                record["depth"] = [asdict(r) for r in depth_rounds]
             if "scans" in args.only:
                 scan_rounds = await _scans(systems, rounds, args.scan_mib * MiB, 1 if args.quick else 2)
                 lines += [*scans.report(scan_rounds, SCAN_CONCURRENCY), ""]
@@ -128,7 +156,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="one short round of everything (a smoke run)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per system and setting (3)")
     parser.add_argument(
-        "--only", nargs="+", choices=["intake", "scans", "api"], default=["intake", "scans", "api"]
+        "--only",
+        nargs="+",
+        choices=["intake", "depth", "scans", "api"],
+        default=["intake", "depth", "scans", "api"],
+    )
+    parser.add_argument(
+        "--no-postfix", action="store_true", help="do not compare Postfix even when installed"
     )
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio", help="the servers' loop")
     parser.add_argument(

@@ -12,6 +12,9 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
+
+from bench.postfix import start_postfix
 
 ROOT = Path(__file__).resolve().parent.parent
 _SERIAL = itertools.count(1)
@@ -33,6 +36,46 @@ def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     ticks = int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time of ``root`` and every living descendant, plus what its waited-for children used."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        # utime, stime, and cutime, cstime: children that exited and were waited for
+        times[pid] = (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / tick
+    total = 0.0
+    for pid in times:
+        ancestor = pid
+        while ancestor not in (0, 1, root) and ancestor in parents:
+            ancestor = parents[ancestor]
+        if ancestor == root:
+            total += times[pid]
+    return total
+
+
+class Running(Protocol):
+    """A system under test as the intake benchmark sees it."""
+
+    name: str
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def pid(self) -> int: ...
+
+    async def stop(self) -> int: ...
 
 
 @dataclass
@@ -141,25 +184,37 @@ def daemon_environment(data_dir: Path, emulator_url: str, **values: str) -> dict
 
 
 class Systems:
-    """Starts the bare server and mail2fax, each round in a fresh process and data directory.
+    """Starts the systems under test, each round in a fresh process and data directory.
 
     ``before`` is another source tree of mail2fax (for example ``git archive`` of an older
-    commit): the system "before" runs the daemon from it, with this tree's launcher.
+    commit): the system "before" runs the daemon from it, with this tree's launcher. Postfix is
+    compared in the intake rounds when it is installed (``bench.postfix``).
     """
 
-    def __init__(self, loop: str, data_root: Path, logs: Path, emulator_url: str, before: Path | None = None):
+    def __init__(
+        self,
+        loop: str,
+        data_root: Path,
+        logs: Path,
+        emulator_url: str,
+        before: Path | None = None,
+        *,
+        postfix: bool = False,
+    ):
         self.loop = loop
         self.data_root = data_root
         self.logs = logs
         self.emulator_url = emulator_url
         self.before = before
-        self.names: tuple[str, ...] = ("bare", "mail2fax")
-        if before is not None:
-            self.names = ("bare", "before", "mail2fax")
+        self.daemons: tuple[str, ...] = ("mail2fax",) if before is None else ("before", "mail2fax")
+        self.names: tuple[str, ...] = ("bare", *self.daemons)
+        self.intake_names: tuple[str, ...] = ("bare", "postfix", *self.daemons) if postfix else self.names
 
-    async def start(self, system: str) -> Server:
+    async def start(self, system: str, *, queued: int = 0) -> Running:
         if system == "bare":
             return await start("bare", "bench.bare_server", "--loop", self.loop, logs=self.logs)
+        if system == "postfix":
+            return await start_postfix(self.data_root)
         if system in ("mail2fax", "before"):
             workdir = Path(tempfile.mkdtemp(prefix="mail2fax-bench-", dir=self.data_root))
             env = daemon_environment(workdir, self.emulator_url, MAIL2FAX_SHUTDOWN_TIMEOUT="2")
@@ -169,7 +224,28 @@ class Systems:
                 # The older tree comes first on the path; the launcher is found in this one.
                 env["PYTHONPATH"] = os.pathsep.join([str(self.before), str(ROOT)])
                 cwd = workdir
+            if queued:
+                await _fill(workdir, queued, env=env, cwd=cwd)
             return await start(
                 system, "bench.daemon", "--loop", self.loop, env=env, workdir=workdir, cwd=cwd, logs=self.logs
             )
         raise ValueError(system)
+
+
+async def _fill(workdir: Path, queued: int, *, env: dict[str, str], cwd: Path) -> None:
+    """Queue ``queued`` jobs in the data directory with the store of the tree the daemon runs."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.fill",
+        str(workdir),
+        str(queued),
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"filling the queue failed:\n{output.decode(errors='replace')[-3000:]}")
