@@ -33,10 +33,12 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-async def _intake(systems: Systems, rounds: int, per_session: dict[int, int]) -> list[intake.IntakeRound]:
+async def _intake(
+    systems: Systems, rounds: int, per_session: dict[int, int], only_sessions: list[int] | None
+) -> list[intake.IntakeRound]:
     mails = SmallMails()
     results: list[intake.IntakeRound] = []
-    for sessions in INTAKE_SESSIONS:
+    for sessions in only_sessions or INTAKE_SESSIONS:
         for number in range(rounds):
             for system in _order(number, systems.intake_names):
                 server = await systems.start(system)
@@ -101,6 +103,8 @@ async def main(args: argparse.Namespace) -> int:
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-", dir=data_root))
     rounds = 1 if args.quick else args.rounds
     per_session = {1: 40, 8: 10, 32: 4} if args.quick else {1: 200, 8: 50, 32: 15}
+    if args.mails:
+        per_session = dict.fromkeys(per_session, args.mails)
     lines = ["## Results", ""]
     lines += [f"- {name}: {value}" for name, value in machine.describe(ROOT, args.loop, data_root)]
     lines += [f"- command: `python -m bench {' '.join(sys.argv[1:])}`".replace("  ", " "), ""]
@@ -113,11 +117,19 @@ async def main(args: argparse.Namespace) -> int:
         with_postfix = postfix.available() and not args.no_postfix
         if not with_postfix:
             _say("postfix or smtp-source not found: Postfix is not compared (apt-get install postfix)")
-        systems = Systems(args.loop, data_root, logs, emulator.address, args.before, postfix=with_postfix)
+        systems = Systems(
+            args.loop,
+            data_root,
+            logs,
+            emulator.address,
+            args.before,
+            postfix=with_postfix,
+            single=args.single,
+        )
         try:
             if "intake" in args.only:
-                intake_rounds = await _intake(systems, rounds, per_session)
-                lines += [*intake.report(intake_rounds, INTAKE_SESSIONS), ""]
+                intake_rounds = await _intake(systems, rounds, per_session, args.sessions)
+                lines += [*intake.report(intake_rounds, tuple(args.sessions or INTAKE_SESSIONS)), ""]
                 record["intake"] = [asdict(r) for r in intake_rounds]
             if "depth" in args.only:
                 depth_rounds = await _depth(systems, rounds, per_session[DEPTH_SESSIONS])
@@ -164,6 +176,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--no-postfix", action="store_true", help="do not compare Postfix even when installed"
     )
+    parser.add_argument(
+        "--single",
+        action="store_true",
+        help="also run this tree with one intake process (MAIL2FAX_SMTP__PROCESSES=1)",
+    )
+    parser.add_argument("--sessions", type=int, nargs="+", help="intake: only these session counts (1 8 32)")
+    parser.add_argument("--mails", type=int, help="intake: mails per session (200, 50, 15 by sessions)")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio", help="the servers' loop")
     parser.add_argument(
         "--data-root",

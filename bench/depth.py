@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.intake import IntakeRound
+from bench.procs import SINGLE
 from bench.stats import median, percentile, spread
 
 
@@ -27,7 +28,7 @@ def report(rounds: list[DepthRound], depths: tuple[int, ...]) -> list[str]:
         "| queued jobs | system | mails/s | p50 ms | p99 ms | server CPU ms/mail | mails/s vs empty |",
         "|---:|---|---:|---:|---:|---:|---:|",
     ]
-    systems = sorted({r.intake.system for r in rounds}, key=("before", "mail2fax").index)
+    systems = sorted({r.intake.system for r in rounds}, key=("before", SINGLE, "mail2fax").index)
     for queued in depths:
         for system in systems:
             these = [r for r in rounds if r.queued == queued and r.intake.system == system]

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 
 from bench.mails import SmallMails
-from bench.procs import Server, tree_cpu_seconds
+from bench.procs import SINGLE, Running, tree_cpu_seconds
 from bench.smtp_load import Session
 from bench.stats import median, percentile, spread
 
@@ -33,7 +33,7 @@ class IntakeRound:
 
 
 async def intake_round(
-    server: Server, sessions: int, per_session: int, mails: SmallMails, tag: str
+    server: Running, sessions: int, per_session: int, mails: SmallMails, tag: str
 ) -> IntakeRound:
     """Open the sessions, warm them up, then time ``per_session`` mails on each, all at once."""
     batches = [
@@ -88,7 +88,7 @@ def report(rounds: list[IntakeRound], concurrency: tuple[int, ...]) -> list[str]
     ]
     for sessions in concurrency:
         rates: dict[str, list[float]] = {}
-        for system in ("bare", "postfix", "before", "mail2fax"):
+        for system in ("bare", "postfix", "before", SINGLE, "mail2fax"):
             these = [r for r in rounds if r.system == system and r.sessions == sessions]
             if not these:
                 continue

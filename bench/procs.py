@@ -64,6 +64,9 @@ def tree_cpu_seconds(root: int) -> float:
     return total
 
 
+SINGLE = "mail2fax 1 process"  # this tree with MAIL2FAX_SMTP__PROCESSES=1
+
+
 class Running(Protocol):
     """A system under test as the intake benchmark sees it."""
 
@@ -200,6 +203,7 @@ class Systems:
         before: Path | None = None,
         *,
         postfix: bool = False,
+        single: bool = False,
     ):
         self.loop = loop
         self.data_root = data_root
@@ -207,6 +211,8 @@ class Systems:
         self.emulator_url = emulator_url
         self.before = before
         self.daemons: tuple[str, ...] = ("mail2fax",) if before is None else ("before", "mail2fax")
+        if single:
+            self.daemons = (*self.daemons[:-1], SINGLE, "mail2fax")
         self.names: tuple[str, ...] = ("bare", *self.daemons)
         self.intake_names: tuple[str, ...] = ("bare", "postfix", *self.daemons) if postfix else self.names
 
@@ -215,9 +221,11 @@ class Systems:
             return await start("bare", "bench.bare_server", "--loop", self.loop, logs=self.logs)
         if system == "postfix":
             return await start_postfix(self.data_root)
-        if system in ("mail2fax", "before"):
+        if system in ("mail2fax", "before", SINGLE):
             workdir = Path(tempfile.mkdtemp(prefix="mail2fax-bench-", dir=self.data_root))
             env = daemon_environment(workdir, self.emulator_url, MAIL2FAX_SHUTDOWN_TIMEOUT="2")
+            if system == SINGLE:
+                env["MAIL2FAX_SMTP__PROCESSES"] = "1"
             cwd = ROOT
             if system == "before":
                 assert self.before is not None

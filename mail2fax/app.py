@@ -35,6 +35,7 @@ from mail2fax.stages.notify import NotifyStage
 from mail2fax.stages.retention import RetentionStage
 from mail2fax.stages.submit import SubmitStage
 from mail2fax.stages.track import TrackStage
+from mail2fax.workers import IntakeWorkers, intake_processes, only_daemon_on
 
 log = logging.getLogger("mail2fax")
 
@@ -85,6 +86,36 @@ def smtp_data_limit(max_document_bytes: int) -> int:
     return max_document_bytes * 4 // 3 + max_document_bytes // 20 + MiB
 
 
+def server_tls(settings: Settings) -> ServerTls | None:
+    """The certificate and key of the SMTP listeners, when configured."""
+    smtp = settings.smtp
+    if smtp.tls_cert is None or smtp.tls_key is None:
+        return None
+    return ServerTls(smtp.tls_cert, smtp.tls_key, smtp.tls_min_version)
+
+
+def smtp_listener(settings: Settings, handler: IntakeHandler, tls: ServerTls | None) -> Listener:
+    """The SMTP listener of one intake process, serving ``handler``."""
+    hostname = settings.smtp.hostname or socket.getfqdn()
+    data_limit = smtp_data_limit(settings.max_document_bytes)
+    auth = session_options(settings)
+
+    def make_session(listener: Listener) -> GatewaySMTP:
+        return GatewaySMTP(
+            listener,
+            handler,
+            hostname=hostname,
+            ident="mail2fax",
+            data_size_limit=data_limit,
+            tls_context=tls.context() if tls is not None else None,
+            require_starttls=settings.smtp.require_starttls,
+            timeout=settings.smtp.timeout,
+            **auth,
+        )
+
+    return Listener(make_session)
+
+
 class Daemon:
     """One running mail2fax: the SMTP listener and the submit, track and notify stages."""
 
@@ -112,6 +143,11 @@ class Daemon:
         """Run until ``stop`` is set, then shut down gracefully within the configured time."""
         settings = self.settings
         check_settings(settings)
+        with only_daemon_on(settings.data_dir):
+            await self._run(stop)
+
+    async def _run(self, stop: asyncio.Event) -> None:
+        settings = self.settings
         store = await open_store(settings, on_transition=self.metrics.observe_transition)
         self.store = store
         try:
@@ -147,12 +183,23 @@ class Daemon:
             observe=self.metrics.observe_intake,
         )
         listener = self._listener(handler)
-        self.smtp_port = await listener.listen(settings.smtp.host, settings.smtp.port)
+        # Other intake processes share the ports; a custom gate or clock exists only in this one.
+        extra = intake_processes(settings) - 1 if self.gate is None and self.clock is utcnow else 0
+        shared = extra > 0
+        self.smtp_port = await listener.listen(settings.smtp.host, settings.smtp.port, reuse_port=shared)
         if settings.smtp.tls_port is not None:
             assert self.tls is not None
             self.tls_port = await listener.listen(
-                settings.smtp.host, settings.smtp.tls_port, tls_context=self.tls.context
+                settings.smtp.host, settings.smtp.tls_port, tls_context=self.tls.context, reuse_port=shared
             )
+        intake_workers = IntakeWorkers(
+            settings, on_queued=submit_bell.ring, on_intake=self.metrics.observe_intake
+        )
+        try:
+            await intake_workers.start(extra, self.smtp_port, self.tls_port)
+        except BaseException:
+            await intake_workers.stop(0)
+            raise
         stages: list[Stage] = [
             SubmitStage(
                 store,
@@ -197,8 +244,11 @@ class Daemon:
             sdnotify.stopping()
             loop = asyncio.get_running_loop()
             deadline = loop.time() + settings.shutdown_timeout
-            await listener.drain(settings.shutdown_timeout)
+            await asyncio.gather(
+                listener.drain(settings.shutdown_timeout, close=False), intake_workers.drain()
+            )
             await handler.wait_idle()
+            await asyncio.gather(listener.close(), intake_workers.stop(settings.shutdown_timeout))
             stopping.set()
             for bell in bells:
                 bell.ring()
@@ -228,30 +278,10 @@ class Daemon:
             await server.close()
 
     def _listener(self, handler: IntakeHandler) -> Listener:
-        settings = self.settings
-        smtp = settings.smtp
-        if smtp.tls_cert is not None and smtp.tls_key is not None:
-            self.tls = ServerTls(smtp.tls_cert, smtp.tls_key, smtp.tls_min_version)
+        self.tls = server_tls(self.settings)
+        if self.tls is not None:
             log.info(
                 "tls certificate loaded",
-                extra={"cert": str(smtp.tls_cert), "fingerprint": self.tls.fingerprint},
+                extra={"cert": str(self.settings.smtp.tls_cert), "fingerprint": self.tls.fingerprint},
             )
-        tls = self.tls
-        hostname = settings.smtp.hostname or socket.getfqdn()
-        data_limit = smtp_data_limit(settings.max_document_bytes)
-        auth = session_options(settings)
-
-        def make_session(listener: Listener) -> GatewaySMTP:
-            return GatewaySMTP(
-                listener,
-                handler,
-                hostname=hostname,
-                ident="mail2fax",
-                data_size_limit=data_limit,
-                tls_context=tls.context() if tls is not None else None,
-                require_starttls=settings.smtp.require_starttls,
-                timeout=settings.smtp.timeout,
-                **auth,
-            )
-
-        return Listener(make_session)
+        return smtp_listener(self.settings, handler, self.tls)

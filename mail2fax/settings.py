@@ -38,6 +38,7 @@ class SmtpSettings(Section):
     tls_min_version: Literal["1.0", "1.1", "1.2", "1.3"] = "1.2"
     require_starttls: bool = False
     allow_plain_auth_from_trusted: bool = False
+    processes: int | None = Field(None, ge=1)
 
 
 class AuthSettings(Section):

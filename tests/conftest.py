@@ -65,7 +65,8 @@ def settings_for(data_dir: Path, relay: CaptureRelay, **overrides: Any) -> Setti
     values: dict[str, Any] = {
         "backend": "dry-run",
         "data_dir": data_dir,
-        "smtp": {"host": "127.0.0.1", "port": 0, "hostname": "mail2fax.test"},
+        # One intake process: tests that watch intake in this process see every mail.
+        "smtp": {"host": "127.0.0.1", "port": 0, "hostname": "mail2fax.test", "processes": 1},
         "relay": {"host": "127.0.0.1", "port": relay.port},
         "notify": {"from": "mail2fax@gateway.test", "interval": 0.05},
         "track": {"interval": 0.05},

@@ -27,7 +27,7 @@ LAYERS: dict[str, int] = {
     "queue": 3, "backends": 3, "mailer": 3,
     "smtp": 4, "monitor": 4,
     "stages": 5,
-    "app": 6,
+    "app": 6, "workers": 6, "intake_process": 6,
     "commands": 7, "cli": 7, "__main__": 7,
 }  # fmt: skip
 STAGE_SHARED = {"stages.cycle", "stages.doorbell", "stages.backoff"}

@@ -44,6 +44,7 @@ from mail2fax.queue.schema import (
     translate,
 )
 from mail2fax.queue.spool import Spool
+from mail2fax.queue.writer_turn import WriterTurn
 
 log = logging.getLogger("mail2fax.store")
 
@@ -78,10 +79,12 @@ class SqliteStore:
         spool: Spool,
         *,
         on_transition: Callable[[Job], None] | None = None,
+        writer_turn: WriterTurn | None = None,
     ):
         self._db = db
         self._spool = spool
         self._write_lock = asyncio.Lock()
+        self._writer_turn = writer_turn
         self._group = GroupCommit(self._transaction, self._fetch_jobs)
         # Called with the job after each successful transition (metrics).
         self._on_transition = on_transition
@@ -97,7 +100,8 @@ class SqliteStore:
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = FULL")
             await db.execute("PRAGMA foreign_keys = ON")
-            store = cls(db, Spool(spool_dir), on_transition=on_transition)
+            turn = WriterTurn(database.with_name(database.name + "-writer"))
+            store = cls(db, Spool(spool_dir), on_transition=on_transition, writer_turn=turn)
             await store._migrate()
         except (sqlite3.Error, OSError) as exc:
             raise translate(exc) from exc
@@ -105,6 +109,8 @@ class SqliteStore:
 
     async def close(self) -> None:
         await self._db.close()
+        if self._writer_turn is not None:
+            self._writer_turn.close()
 
     async def _migrate(self) -> None:
         async with self._db.execute("PRAGMA user_version") as cursor:
@@ -119,21 +125,32 @@ class SqliteStore:
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._write_lock:
+            if self._writer_turn is not None:
+                await self._writer_turn.acquire()
             try:
-                await self._db.execute("BEGIN IMMEDIATE")
-            except (sqlite3.Error, OSError) as exc:
+                async with self._begun() as db:
+                    yield db
+            finally:
+                if self._writer_turn is not None:
+                    self._writer_turn.release()
+
+    @asynccontextmanager
+    async def _begun(self) -> AsyncIterator[aiosqlite.Connection]:
+        try:
+            await self._db.execute("BEGIN IMMEDIATE")
+        except (sqlite3.Error, OSError) as exc:
+            raise translate(exc) from exc
+        try:
+            yield self._db
+            await self._db.execute("COMMIT")
+        except BaseException as exc:
+            try:
+                await self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                log.debug("rollback failed", exc_info=True)
+            if isinstance(exc, sqlite3.Error | OSError):
                 raise translate(exc) from exc
-            try:
-                yield self._db
-                await self._db.execute("COMMIT")
-            except BaseException as exc:
-                try:
-                    await self._db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    log.debug("rollback failed", exc_info=True)
-                if isinstance(exc, sqlite3.Error | OSError):
-                    raise translate(exc) from exc
-                raise
+            raise
 
     async def _fetch_jobs(self, where: str, params: Sequence[Any] = ()) -> list[Job]:
         try:

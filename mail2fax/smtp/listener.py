@@ -88,9 +88,17 @@ class Listener:
         return session
 
     async def listen(
-        self, host: str, port: int, *, tls_context: Callable[[], ssl.SSLContext] | None = None
+        self,
+        host: str,
+        port: int,
+        *,
+        tls_context: Callable[[], ssl.SSLContext] | None = None,
+        reuse_port: bool = False,
     ) -> int:
-        """Start listening, with implicit TLS when given a TLS context; returns the bound port."""
+        """Start listening, with implicit TLS when given a TLS context; returns the bound port.
+
+        With ``reuse_port``, other intake processes may listen on the same port (``SO_REUSEPORT``).
+        """
         loop = asyncio.get_running_loop()
         factory: Callable[[], asyncio.BaseProtocol] = self._protocol
         if tls_context is not None:
@@ -103,7 +111,7 @@ class Listener:
                 assert isinstance(session, asyncio.Protocol)
                 return _ImplicitTls(self, session, context)
 
-        server = await loop.create_server(factory, host, port)
+        server = await loop.create_server(factory, host, port, reuse_port=reuse_port or None)
         self._servers.append(server)
         bound = int(server.sockets[0].getsockname()[1])
         log.info(
@@ -111,8 +119,13 @@ class Listener:
         )
         return bound
 
-    async def drain(self, deadline: float) -> None:
-        """Refuse new sessions, wait up to ``deadline`` seconds for open transactions, close the rest."""
+    async def drain(self, deadline: float, *, close: bool = True) -> None:
+        """Refuse new sessions, wait up to ``deadline`` seconds for open transactions, close the rest.
+
+        With ``close=False`` the sockets stay open, answering ``421``, until :meth:`close`: other
+        processes sharing the port may still be draining, and a socket that closes resets the
+        connections the kernel has already queued on it.
+        """
         self.draining = True
         for handshake in list(self.handshakes):
             handshake.cancel()
@@ -123,6 +136,10 @@ class Listener:
             await asyncio.sleep(0.05)
         for session in list(self.sessions):
             session.close_now()
+        if close:
+            await self.close()
+
+    async def close(self) -> None:
         for server in self._servers:
             server.close()
         for server in self._servers:
