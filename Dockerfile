@@ -14,9 +14,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
-# libmagic1 backs python-magic, which sniffs the type of every attached document.
+# libmagic1 backs python-magic, which sniffs the type of every attached document; Pango (with
+# its FreeType backend) and a font let WeasyPrint lay out HTML mail bodies.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libmagic1 \
+    && apt-get install -y --no-install-recommends libmagic1 libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
 
 RUN groupadd --system --gid 10001 mail2fax \

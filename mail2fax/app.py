@@ -23,6 +23,7 @@ from mail2fax.monitor.http import MetricsServer, daemon_routes
 from mail2fax.monitor.metrics import Metrics
 from mail2fax.queue.base import Store
 from mail2fax.queue.registry import open_store
+from mail2fax.rendering.pool import Renderer, RenderLimits
 from mail2fax.settings import MiB, Settings
 from mail2fax.smtp.auth import session_options
 from mail2fax.smtp.gate import Gate, build_gate
@@ -78,6 +79,14 @@ def intake_rules(settings: Settings) -> IntakeRules:
         lifetime=settings.retry.lifetime,
         duplicate_window=settings.duplicate_window,
         backend=settings.backend,
+    )
+
+
+def render_limits(settings: Settings) -> RenderLimits:
+    return RenderLimits(
+        timeout=settings.render.timeout,
+        workers=settings.render.workers,
+        memory_bytes=settings.render.memory_mb * MiB,
     )
 
 
@@ -172,6 +181,16 @@ class Daemon:
 
     async def _serve(self, store: Store, backend: FaxBackend, stop: asyncio.Event) -> None:
         settings = self.settings
+        renderer = Renderer(render_limits(settings))
+        try:
+            await self._serve_with(store, backend, stop, renderer)
+        finally:
+            await renderer.close()
+
+    async def _serve_with(
+        self, store: Store, backend: FaxBackend, stop: asyncio.Event, renderer: Renderer
+    ) -> None:
+        settings = self.settings
         submit_bell, track_bell, notify_bell = Doorbell(), Doorbell(), Doorbell()
         gate = self.gate or build_gate(settings, store, self.clock)
         handler = IntakeHandler(
@@ -180,6 +199,7 @@ class Daemon:
             gate=gate,
             submit_bell=submit_bell,
             clock=self.clock,
+            renderer=renderer,
             observe=self.metrics.observe_intake,
         )
         listener = self._listener(handler)

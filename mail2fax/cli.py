@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mail2fax import logs
 from mail2fax.app import Daemon, check_settings
-from mail2fax.commands import Report, probe, queue, send
+from mail2fax.commands import Report, preview, probe, queue, send
 from mail2fax.commands.queue import parse_duration
 from mail2fax.commands.security import hash_password_command
 from mail2fax.errors import ConfigError, Mail2FaxError
@@ -76,6 +76,8 @@ async def _operate(args: argparse.Namespace, settings: Settings) -> Report:
         )
     if args.command == "test-backend":
         return await probe.test_backend(settings)
+    if args.command == "render":
+        return await preview.render_mail(settings, args.mail, args.output)
     action = args.queue_command
     if action == "list":
         states = [JobState(state) for state in args.state] if args.state else None
@@ -197,6 +199,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="documents to fax, in order (- reads one from standard input)",
     )
 
+    rendering = commands.add_parser(
+        "render",
+        parents=[as_json],
+        help="show what a mail would be faxed as (documents, types, pages) and write them to a directory",
+    )
+    rendering.add_argument("mail", type=Path, metavar="MAIL.eml", help="the mail, as sent (RFC 5322)")
+    rendering.add_argument(
+        "--output",
+        type=Path,
+        metavar="DIR",
+        help="where to write the documents, in fax order (default: MAIL.fax next to where you are)",
+    )
+
     commands.add_parser(
         "test-backend",
         parents=[as_json],
@@ -214,7 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "hash-password":
         return _hash_password(args)
     try:
-        settings = load_settings()
+        # Rendering a mail sends nothing, so it works without a fax backend configured.
+        settings = load_settings(**({"backend": "dry-run"} if args.command == "render" else {}))
         if args.command == "serve":
             return _serve(settings)
         if args.command == "check-config":

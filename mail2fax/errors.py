@@ -7,6 +7,7 @@
     │   ├── SenderRefused           MAIL: sender not allowed (550 5.7.1), authentication required (530)
     │   ├── TooLarge                DATA: documents over the size limit (552 5.3.4)
     │   ├── UnfaxableDocument       DATA: a part of a type RingCentral does not take (554 5.6.1)
+    │   ├── UnrenderableBody        DATA: an HTML body that cannot be laid out within the limits (554 5.6.1)
     │   ├── NothingToFax            DATA: no document at all (554 5.6.0)
     │   ├── MalformedMail           DATA: MIME too broken or too deeply nested to read (554 5.6.0)
     │   └── InvalidOption           DATA: a fax option that cannot be honoured (550 5.5.4)
@@ -74,6 +75,11 @@ class TooLarge(Refusal):
 
 
 class UnfaxableDocument(Refusal):
+    code = 554
+    enhanced = "5.6.1"
+
+
+class UnrenderableBody(Refusal):
     code = 554
     enhanced = "5.6.1"
 

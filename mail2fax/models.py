@@ -175,11 +175,13 @@ class FaxOptions:
 
 @dataclass(frozen=True, slots=True)
 class Document:
-    """A document to fax, already checked: a safe ASCII filename, its sniffed type, its bytes."""
+    """A document to fax, already checked: a safe ASCII filename, its sniffed type, its bytes,
+    and its pages where they can be counted before RingCentral renders it (None: unknown)."""
 
     filename: str
     content_type: str
     data: bytes
+    pages: int | None = field(default=None, compare=False)  # derived from ``data``
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +193,7 @@ class StoredDocument:
     content_type: str
     size: int
     path: str
+    pages: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,11 +242,12 @@ class Job:
     submitted_at: datetime | None = None
     finished_at: datetime | None = None
     last_error: str | None = None
-    page_count: int | None = None
+    page_count: int | None = None  # as RingCentral counted them, cover page included
     results: tuple[RecipientResult, ...] = ()
     notify: bool = True
     notified_at: datetime | None = None
     documents_purged_at: datetime | None = None
+    document_pages: int | None = None  # counted at intake; None when a document could not be counted
 
 
 @dataclass(frozen=True, slots=True)

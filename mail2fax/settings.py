@@ -117,6 +117,12 @@ class RetentionSettings(Section):
     documents: float = Field(24 * 3600.0, ge=0)
 
 
+class RenderSettings(Section):
+    timeout: float = Field(30.0, gt=0)
+    workers: int = Field(1, ge=1, le=16)
+    memory_mb: int = Field(1024, ge=256)
+
+
 class MetricsSettings(Section):
     host: str = "127.0.0.1"
     port: int | None = Field(None, ge=0, le=65535)
@@ -154,6 +160,7 @@ class Settings(BaseSettings):
     quota: QuotaSettings = QuotaSettings()
     retention: RetentionSettings = RetentionSettings()
     metrics: MetricsSettings = MetricsSettings()
+    render: RenderSettings = RenderSettings()
     body: Literal["auto", "always", "never"] = "auto"
     max_document_bytes: int = Field(50_000_000, gt=0)
     fax_resolution: Resolution = Resolution.HIGH

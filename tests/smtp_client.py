@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import aiosmtplib
@@ -14,6 +15,13 @@ class Reply:
 
     def __str__(self) -> str:
         return f"{self.code} {self.text}"
+
+
+def queued_job(text: str) -> str:
+    """The job id in a ``250`` reply (``2.0.0 Queued as 9f2c41d07a3b (3 pages)``)."""
+    found = re.search(r"[Qq]ueued as (\w+)", text)
+    assert found is not None, text
+    return found[1]
 
 
 @dataclass

@@ -14,7 +14,7 @@ from tests.conftest import eventually, ringcentral_overrides, running, settings_
 from tests.emulator import RingCentralEmulator
 from tests.mailbuilder import mail
 from tests.samples.other import pdf_bytes
-from tests.smtp_client import deliver
+from tests.smtp_client import deliver, queued_job
 
 NUMBER = "+14155551212"
 # A temporary failure is retried only after an hour: the job waits, deferred, for the operator.
@@ -25,7 +25,7 @@ async def mail_a_fax(port: int, *, subject: str = "Invoice 42", pages: int = 1) 
     message = mail(subject=subject, attachments=[("invoice.pdf", pdf_bytes(pages), "application/pdf")])
     transaction = await deliver(port, bytes(message), recipients=["14155551212@fax.local"])
     assert transaction.accepted, transaction.final
-    return transaction.final.text.rsplit(" ", 1)[-1]
+    return queued_job(transaction.final.text)
 
 
 async def state_of(store: Store | None, job_id: str) -> JobState | None:

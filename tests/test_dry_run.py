@@ -10,7 +10,7 @@ from tests.capture import CaptureRelay
 from tests.conftest import running, settings_for
 from tests.mailbuilder import mail
 from tests.samples.other import pdf_bytes
-from tests.smtp_client import deliver
+from tests.smtp_client import deliver, queued_job
 
 
 async def test_dry_run_writes_the_request_and_says_so(tmp_path: Path, relay: CaptureRelay) -> None:
@@ -25,7 +25,7 @@ async def test_dry_run_writes_the_request_and_says_so(tmp_path: Path, relay: Cap
             daemon.smtp_port, bytes(message), sender="alice@example.com", recipients=["14155551212@fax.local"]
         )
         assert transaction.accepted, transaction.final
-        job_id = transaction.final.text.rsplit(" ", 1)[-1]
+        job_id = queued_job(transaction.final.text)
         [status] = await relay.wait_for(1)
     outbox = tmp_path / "outbox" / job_id
     assert json.loads((outbox / "request.json").read_text()) == {

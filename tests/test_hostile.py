@@ -22,6 +22,7 @@ from tests.hostile import FROM, PDF, TO, Case, corpus
 from tests.mailbuilder import mail
 from tests.raw_smtp import RawSMTP
 from tests.samples.other import pdf_bytes
+from tests.smtp_client import queued_job
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -48,7 +49,8 @@ def check_reply(case: Case, code: int, text: str) -> None:
     if case.expect == "fax":
         assert code == 250, f"{case.name}: {code} {text}"
         assert re.fullmatch(
-            r"2\.0\.0 (Queued|Already queued) as \w+( \(duplicate not faxed again\))?", text
+            r"2\.0\.0 (Queued as \w+ \(\d+ pages?\)|Already queued as \w+ \(duplicate not faxed again\))",
+            text,
         ), text
     else:
         assert code == case.code, f"{case.name}: {code} {text}"
@@ -86,7 +88,7 @@ async def test_hostile_mail_gets_a_fax_or_a_clear_refusal(
         assert (await client.command("QUIT")).code == 221
         await client.close()
         if case.expect == "fax":
-            job_id = text.rsplit(" ", 1)[-1]
+            job_id = queued_job(text)
             await check_documents(daemon, case, job_id, data_dir)
             # The dry-run backend writes the request with the documents' names: still inside.
             await wait_until(lambda: (data_dir / "outbox" / job_id / "complete").exists())

@@ -4,7 +4,7 @@
     app                    the composition root
     stages                 intake, submit, track, notify, retention
     smtp, monitor          the SMTP front; health and metrics
-    queue, backends, mailer  adapters: the store, the fax services, the relay
+    queue, backends, mailer, rendering  adapters: the store, the fax services, the relay, HTML layout
     mail                   pure: what a mail says and what a status mail says
     settings
     models, errors, logs, sdnotify   leaves
@@ -24,7 +24,7 @@ LAYERS: dict[str, int] = {
     "models": 0, "errors": 0, "logs": 0, "sdnotify": 0,
     "settings": 1,
     "mail": 2,
-    "queue": 3, "backends": 3, "mailer": 3,
+    "queue": 3, "backends": 3, "mailer": 3, "rendering": 3,
     "smtp": 4, "monitor": 4,
     "stages": 5,
     "app": 6, "workers": 6, "intake_process": 6,

@@ -116,10 +116,12 @@ def test_an_empty_body_adds_nothing(body: str) -> None:
     ]
 
 
-def test_an_html_only_mail_is_faxed_as_html() -> None:
+def test_an_html_only_mail_becomes_an_html_body_to_render() -> None:
     html = "<html><body><p>Hello <b>there</b></p></body></html>"
     mail = parse(mail_bytes(body=None, html=html))
-    assert mail.documents == (Document("message.html", "text/html", (html + "\r\n").encode()),)
+    assert mail.documents == ()
+    assert mail.html_body is not None
+    assert mail.html_body.html == html + "\r\n"
 
 
 def test_an_empty_html_body_adds_nothing() -> None:
@@ -129,27 +131,37 @@ def test_an_empty_html_body_adds_nothing() -> None:
         )
 
 
-def test_alternative_prefers_plain_text() -> None:
+def test_alternative_prefers_the_html_the_sender_saw() -> None:
     mail = parse(mail_bytes(body="plain version", html="<p>html version</p>"))
+    assert mail.documents == ()
+    assert mail.html_body is not None
+    assert "html version" in mail.html_body.html
+    assert mail.html_body.plain == "plain version"
+
+
+def test_alternative_with_an_empty_html_part_uses_the_plain_text() -> None:
+    mail = parse(mail_bytes(body="plain version", html="<html><body> &nbsp; </body></html>"))
+    assert mail.html_body is None
     assert mail.documents == (Document("message.txt", "text/plain", b"plain version\r\n"),)
 
 
-def test_alternative_with_an_empty_plain_part_uses_the_html() -> None:
-    mail = parse(mail_bytes(body=" \n", html="<p>html version</p>"))
-    assert kinds(mail) == [("message.html", "text/html")]
-
-
-def test_inline_images_are_faxed_after_the_text_they_belong_to() -> None:
+def test_images_the_html_shows_belong_to_the_body() -> None:
     msg = build_mail(body="See the chart", html='<p>See <img src="cid:chart"></p>')
     html_part = msg.get_payload()[1]
     html_part.add_related(png_bytes(), maintype="image", subtype="png", cid="<chart>")
     mail = parse(msg.as_bytes(policy=SMTP))
-    assert kinds(mail) == [("message.txt", "text/plain"), ("document-2.png", "image/png")]
+    assert mail.documents == ()
+    assert mail.html_body is not None
+    assert mail.html_body.resources["chart"].data == png_bytes()
+    assert [(o.label, o.reason) for o in mail.left_out] == [
+        ("text/plain", "an alternative of the body"),
+        ("image/png", "shown in place in the HTML text"),
+    ]
 
 
-def test_inline_parts_with_a_filename_are_faxed_with_the_text() -> None:
+def test_inline_parts_with_a_filename_are_attachments() -> None:
     raw = mail_bytes(attachments=[Attachment("notes.txt", b"call Bob\n", "text/plain", inline=True)])
-    assert kinds(parse(raw)) == [("message.txt", "text/plain"), ("notes.txt", "text/plain")]
+    assert kinds(parse(raw)) == [("notes.txt", "text/plain")]
 
 
 def test_a_real_attachment_drops_the_boilerplate_body() -> None:
@@ -259,9 +271,20 @@ def test_a_program_renamed_pdf_is_refused() -> None:
         parse(mail_bytes(attachments=[Attachment("invoice.pdf", elf_bytes(), "application/pdf")]))
 
 
-def test_winmail_dat_is_refused_as_tnef() -> None:
-    with pytest.raises(UnfaxableDocument, match="Outlook TNEF"):
-        parse(mail_bytes(attachments=[Attachment("winmail.dat", tnef_bytes(), "application/ms-tnef")]))
+def test_a_winmail_dat_without_files_is_left_out() -> None:
+    mail = parse(
+        mail_bytes(
+            body="See you", attachments=[Attachment("winmail.dat", tnef_bytes(), "application/ms-tnef")]
+        )
+    )
+    assert kinds(mail) == [("message.txt", "text/plain")]
+    assert [o.label for o in mail.left_out] == ["winmail.dat"]
+
+
+def test_a_damaged_winmail_dat_is_refused_with_a_hint() -> None:
+    damaged = b"\x00" * 6 + tnef_bytes()[6:]
+    with pytest.raises(UnfaxableDocument, match="Outlook TNEF attachment that cannot be read"):
+        parse(mail_bytes(attachments=[Attachment("winmail.dat", damaged, "application/ms-tnef")]))
 
 
 def test_an_empty_attachment_is_refused() -> None:
@@ -495,7 +518,7 @@ def test_cut_cover_text() -> None:
     assert len(unbroken) == COVER_TEXT_LIMIT and unbroken.endswith("y...")
 
 
-def test_signature_logo_keeps_the_text_page() -> None:
+def test_a_signature_logo_is_shown_in_the_body_not_faxed_as_a_page() -> None:
     from email.message import EmailMessage
 
     from tests.samples.images import png_bytes
@@ -515,4 +538,6 @@ def test_signature_logo_keeps_the_text_page() -> None:
         disposition="inline",
     )
     parsed = parse_mail(bytes(message), body_mode="auto", max_document_bytes=10_000_000)
-    assert [d.content_type for d in parsed.documents] == ["text/plain", "image/png"]
+    assert parsed.documents == ()
+    assert parsed.html_body is not None
+    assert list(parsed.html_body.resources) == ["logo@example.com"]

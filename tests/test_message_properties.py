@@ -47,8 +47,10 @@ def check(raw: bytes) -> ParsedMail | Refusal:
         assert result.reason and result.reason.isascii()
         assert "\r" not in result.reason and "\n" not in result.reason
         return result
-    assert result.documents
+    assert result.documents or result.html_body is not None
     assert sum(len(d.data) for d in result.documents) <= LIMIT
+    if result.html_body is not None:
+        assert result.html_body.html.strip()
     for document in result.documents:
         assert SAFE_NAME.fullmatch(document.filename), document.filename
         assert document.content_type in CONTENT_TYPES

@@ -16,7 +16,7 @@ from tests.conftest import eventually, ringcentral_overrides, running, settings_
 from tests.emulator import RingCentralEmulator
 from tests.mailbuilder import mail
 from tests.samples.other import pdf_bytes, zip_bytes
-from tests.smtp_client import deliver
+from tests.smtp_client import deliver, queued_job
 
 METRICS = {"metrics": {"host": "127.0.0.1", "port": 0}}
 
@@ -72,7 +72,7 @@ async def test_metrics_count_real_traffic(
         bad_number = await deliver(port, bytes(good), recipients=["123@fax.local"])
         assert accepted.accepted and refused.final.code == 554
         assert not_ours.final.code == 550 and bad_number.final.code == 553
-        job_id = accepted.final.text.rsplit(" ", 1)[-1]
+        job_id = queued_job(accepted.final.text)
         await wait_until(lambda: len(rc.faxes) == 1)
         rc.complete(rc.faxes[0].id, pages=3)
         await job_in(daemon, job_id, JobState.SENT)
@@ -114,7 +114,7 @@ async def test_health_fails_while_the_backend_fails_and_recovers(
         transaction = await deliver(
             daemon.smtp_port or 0, bytes(message), recipients=["14155551212@fax.local"]
         )
-        job_id = transaction.final.text.rsplit(" ", 1)[-1]
+        job_id = queued_job(transaction.final.text)
         await job_in(daemon, job_id, JobState.DEFERRED)
         failing = await health(daemon)
         down = (await scrape(daemon)).value("mail2fax_backend_up")

@@ -16,7 +16,7 @@ from tests.conftest import running, settings_for
 from tests.mailbuilder import mail
 from tests.raw_smtp import RawSMTP
 from tests.samples.other import pdf_bytes
-from tests.smtp_client import Transaction, deliver
+from tests.smtp_client import Transaction, deliver, queued_job
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -139,7 +139,7 @@ async def test_a_resent_mail_is_answered_250_and_not_faxed_again(
     async with running(settings_for(tmp_path, relay)) as daemon:
         first = await send(daemon, raw=raw)
         assert first.accepted
-        job_id = first.final.text.rsplit(" ", 1)[-1]
+        job_id = queued_job(first.final.text)
         again = await send(daemon, raw=raw)
         assert again.accepted
         assert again.final.text == f"2.0.0 Already queued as {job_id} (duplicate not faxed again)"

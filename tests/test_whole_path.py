@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+
+from pypdf import PdfReader
 
 from mail2fax.models import JobState
 from tests.capture import CaptureRelay
@@ -104,7 +107,7 @@ async def test_body_only_mail_becomes_a_text_page(
     assert document.data.decode().strip() == "Please call me back about the order."
 
 
-async def test_html_only_mail_becomes_an_html_document(
+async def test_html_only_mail_is_rendered_to_a_pdf(
     tmp_path: Path, rc: RingCentralEmulator, relay: CaptureRelay
 ) -> None:
     html = html_bytes("Quarterly figures").decode()
@@ -113,9 +116,9 @@ async def test_html_only_mail_becomes_an_html_document(
         assert (await send(daemon.smtp_port, message)).accepted
         await wait_until(lambda: len(rc.faxes) == 1)
     [document] = rc.faxes[0].documents
-    assert document.content_type == "text/html"
-    assert document.filename.endswith(".html")
-    assert b"Quarterly figures" in document.data
+    assert (document.filename, document.content_type) == ("message.pdf", "application/pdf")
+    [page] = PdfReader(io.BytesIO(document.data)).pages
+    assert "Quarterly figures" in page.extract_text()
 
 
 async def test_several_recipients_with_display_names_make_one_fax(

@@ -68,6 +68,7 @@ def job_summary(job: Job) -> dict[str, Any]:
         "submitted_at": iso(job.submitted_at),
         "finished_at": iso(job.finished_at),
         "page_count": job.page_count,
+        "document_pages": job.document_pages,
         "last_error": job.last_error,
         "results": [
             {"number": r.number, "status": r.status, "error_code": r.error_code} for r in job.results
@@ -83,7 +84,13 @@ def job_detail(job: Job, documents: Sequence[StoredDocument], events: Sequence[J
     return {
         **job_summary(job),
         "documents": [
-            {"position": d.position, "filename": d.filename, "content_type": d.content_type, "size": d.size}
+            {
+                "position": d.position,
+                "filename": d.filename,
+                "content_type": d.content_type,
+                "size": d.size,
+                "pages": d.pages,
+            }
             for d in documents
         ],
         "events": [
@@ -166,9 +173,11 @@ def job_text(job: Job, documents: Sequence[StoredDocument], events: Sequence[Job
     if job.documents_purged_at is not None:
         lines.append(f"  deleted {when(job.documents_purged_at)} (MAIL2FAX_RETENTION__DOCUMENTS)")
     for document in documents:
-        lines.append(
-            f"  {document.position + 1}. {document.filename}  {document.content_type}  {size(document.size)}"
+        pages = (
+            "" if document.pages is None else f"  {document.pages} page{'s' if document.pages != 1 else ''}"
         )
+        kind = f"{document.content_type}  {size(document.size)}{pages}"
+        lines.append(f"  {document.position + 1}. {document.filename}  {kind}")
     if not documents and job.documents_purged_at is None:
         lines.append("  none")
     lines.append("History:")

@@ -8,6 +8,7 @@ hostile input are turned into a Refusal too, so the SMTP reply always says what 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import Message
@@ -15,22 +16,22 @@ from email.parser import BytesFeedParser
 from email.policy import EmailPolicy
 from typing import Any, Literal
 
-from mail2fax.errors import MalformedMail, NothingToFax, Refusal, TooLarge, UnfaxableDocument
+from mail2fax.errors import MalformedMail, NothingToFax, Refusal, TooLarge
+from mail2fax.mail.body import HtmlBody, Resource, html_markup, one_line, plain_document
+from mail2fax.mail.pages import count_pages
 from mail2fax.mail.payload import Runs, attachment_bytes, safe_read
 from mail2fax.mail.sniffing import safe_filename, sniff
+from mail2fax.mail.structure import LeftOut, Structure, filename_of, label_of, walk
+from mail2fax.mail.tnef import is_tnef, tnef_files
 from mail2fax.models import Document
 
 BodyMode = Literal["auto", "always", "never"]
 
 COVER_TEXT_LIMIT = 1024  # RingCentral's coverPageText maxLength
-MAX_DEPTH = 50
 MAX_CONTAINERS = 100  # multipart and message parts, counted before parsing
-MAX_PARTS = 1000
 MAX_HEADER_CHARS = 4096
 _CONTAINER = re.compile(rb"content-type:[ \t\r\n]*(?:multipart|message)/")  # on lower-cased bytes
-_UTF8_BOM = b"\xef\xbb\xbf"
-_LINE_END = re.compile(r"\r\n|\r|\n")
-_TAG_NAME = re.compile(r"<([a-z][a-z0-9]*)")
+_EMPTY_TNEF = "Outlook formatting data (winmail.dat) without files"
 _FEED_BYTES = 64 * 1024  # the parser is fed this much at a time, never the whole mail as one string
 
 
@@ -85,7 +86,11 @@ def _policy_for_one_mail() -> _Policy:
 
 @dataclass(frozen=True, slots=True)
 class ParsedMail:
-    """What intake learns from a mail's content."""
+    """What intake learns from a mail's content.
+
+    ``documents`` are the attachments (and a plain-text body) in fax order; an HTML body that is
+    to be faxed is ``html_body``, rendered by intake and faxed before them.
+    """
 
     subject: str = ""
     message_id: str | None = None
@@ -93,13 +98,8 @@ class ParsedMail:
     recipient_names: dict[str, str] = field(default_factory=dict)
     fax_headers: dict[str, str] = field(default_factory=dict)
     documents: tuple[Document, ...] = ()
-
-
-@dataclass(slots=True)
-class _Content:
-    attachments: list[Message] = field(default_factory=list)
-    plain: list[str] = field(default_factory=list)
-    html: list[str] = field(default_factory=list)
+    html_body: HtmlBody | None = None
+    left_out: tuple[LeftOut, ...] = ()
 
 
 def parse_mail(raw: bytes, *, body_mode: BodyMode, max_document_bytes: int) -> ParsedMail:
@@ -124,6 +124,10 @@ def cut_cover_text(subject: str) -> str:
     return cut.rstrip() + "..."
 
 
+def too_large(total: int, limit: int) -> TooLarge:
+    return TooLarge(f"the documents are {_size(total, limit)}, over the limit of {_size(limit, total)}")
+
+
 def _parse(raw: bytes, body_mode: BodyMode, limit: int) -> ParsedMail:
     runs = Runs.cut(raw)
     # Counted where the parser looks: a cut stretch holds no header (no colon, no space), and the
@@ -134,35 +138,70 @@ def _parse(raw: bytes, body_mode: BodyMode, limit: int) -> ParsedMail:
     msg = _message(runs.text)
     runs.text = b""
     runs.restore_texts(msg)
-    content = _walk(msg)
-    body = _body_document(content)
-    if body_mode == "never" or (body_mode == "auto" and any(map(_attached, content.attachments))):
-        body = None
-    documents: list[Document] = [body] if body else []
-    total = len(body.data) if body else 0
-    for part in content.attachments:
-        data = attachment_bytes(part, runs)  # bytes as sent, also for text files
+
+    def read(part: Message) -> bytes:
+        return attachment_bytes(part, runs)  # bytes as sent, also for text files
+
+    structure = walk(msg, read)
+    left_out = list(structure.left_out)
+    files: list[tuple[str | None, bytes]] = []
+    total = found = 0
+    for part in structure.attachments:
+        data = read(part)
         part.set_payload("")  # the encoded copy is no longer needed
-        total += len(data)
-        if total > limit:
-            continue  # only counted, so the refusal can say how large the documents are
-        position = len(documents) + 1
-        original = _filename(part)
-        found = sniff(data, label=original[:100] if original else f"attachment {position}")
-        name = safe_filename(original, found.extension, position)
-        documents.append(Document(filename=name, content_type=found.content_type, data=data))
+        name = filename_of(part)
+        pieces: list[tuple[str | None, bytes]] = [(name, data)]
+        if is_tnef(part, name, data):
+            pieces = tnef_files(data, label_of(part))
+            if not pieces:
+                left_out.append(
+                    LeftOut(label_of(part), "Outlook formatting data (winmail.dat) without files")
+                )
+        for piece in pieces:
+            found += 1
+            total += len(piece[1])
+            if total <= limit:  # past it only counted, so the refusal can say how large they are
+                files.append(piece)
+    html_body, body = None, None
+    if body_mode == "always" or (body_mode == "auto" and not found):
+        html_body, body = _body(structure, read)
+    total += len(body.data) if body else 0
     if total > limit:
-        raise TooLarge(f"the documents are {_size(total, limit)}, over the limit of {_size(limit, total)}")
-    if not documents:
-        raise NothingToFax("the mail has no attachment or text to fax")
+        raise too_large(total, limit)
+    documents: list[Document] = [body] if body else []
+    for original, data in files:
+        position = len(documents) + 1 + (html_body is not None)
+        sniffed = sniff(data, label=original[:100] if original else f"attachment {position}")
+        name = safe_filename(original, sniffed.extension, position)
+        pages = count_pages(sniffed.content_type, data)
+        documents.append(Document(name, sniffed.content_type, data, pages))
+    if not documents and html_body is None:
+        raise NothingToFax("the mail has no attachment or text to fax" + _naming(left_out))
     return ParsedMail(
-        subject=_one_line(_header(msg, "subject")),
-        message_id=_one_line(_header(msg, "message-id"))[:998] or None,
+        subject=one_line(_header(msg, "subject")),
+        message_id=one_line(_header(msg, "message-id"))[:998] or None,
         auto_submitted=_auto_submitted(msg),
         recipient_names=_recipient_names(msg),
         fax_headers=_fax_headers(msg),
         documents=tuple(documents),
+        html_body=html_body,
+        left_out=tuple(left_out),
     )
+
+
+def _body(structure: Structure, read: Callable[[Message], bytes]) -> tuple[HtmlBody | None, Document | None]:
+    """The body to fax: HTML (to be rendered, with the images it shows) or plain text."""
+    fragments = structure.fragments
+    if any(kind == "html" for kind, _ in fragments):
+        markup = html_markup(fragments)
+        if markup is not None:
+            resources = {
+                cid: Resource(part.get_content_type(), read(part))
+                for cid, part in structure.resources.items()
+            }
+            plain = "\n\n".join(t.strip("\r\n") for t in structure.plain_alternatives if t.strip())
+            return HtmlBody(markup, resources, plain), None
+    return None, plain_document([text for kind, text in fragments if kind == "plain"])
 
 
 def _message(raw: bytes) -> Message:
@@ -175,127 +214,13 @@ def _message(raw: bytes) -> Message:
     return parser.close()
 
 
-def _walk(msg: Message) -> _Content:
-    """Attachments in MIME order and the body texts, without recursion."""
-    found = _Content()
-    stack: list[tuple[Message, int, bool]] = [(msg, 0, True)]  # part, depth, may hold the body
-    seen = 0
-    while stack:
-        part, depth, body_ok = stack.pop()
-        if depth > MAX_DEPTH:
-            raise MalformedMail(f"the mail is nested more than {MAX_DEPTH} levels deep")
-        if (seen := seen + 1) > MAX_PARTS:
-            raise MalformedMail(f"the mail has more than {MAX_PARTS} parts")
-        maintype, subtype = part.get_content_maintype(), part.get_content_subtype()
-        payload = part.get_payload()
-        inner = [p for p in payload if isinstance(p, Message)] if isinstance(payload, list) else None
-        if maintype == "message":
-            if subtype in ("rfc822", "global") and inner:
-                # A forwarded mail: its attachments are faxed, its own text is not.
-                stack.extend((message, depth + 1, False) for message in reversed(inner))
-            continue
-        if maintype == "multipart":
-            if inner is None:
-                continue  # no usable boundary: nothing in it can be trusted to be a document
-            children = _children(part, subtype, inner)
-            chosen = _preferred(children) if subtype == "alternative" else None
-            for child in reversed(children):
-                stack.append((child, depth + 1, body_ok and (chosen is None or child is chosen)))
-            continue
-        disposition = safe_read(part.get_content_disposition)
-        if maintype == "text" and disposition != "attachment" and _filename(part) is None:
-            if body_ok and subtype in ("plain", "html"):
-                (found.plain if subtype == "plain" else found.html).append(_text(part))
-            continue  # other inline text (calendar, headers of a bounce) is no document
-        found.attachments.append(part)
-    return found
-
-
-def _children(part: Message, subtype: str, payload: list[Message]) -> list[Message]:
-    if subtype == "signed":
-        return payload[:1]  # the second part is the signature
-    if subtype == "appledouble":
-        return payload[-1:]  # the first part is the Macintosh resource fork
-    if subtype == "encrypted":
-        raise UnfaxableDocument("the mail is encrypted; send it unencrypted to fax it")
-    return payload
-
-
-def _preferred(children: list[Message]) -> Message | None:
-    """The alternative whose text becomes the body: plain text if it has any, else HTML."""
-    for child in children:
-        if child.get_content_type() == "text/plain" and _text(child).strip():
-            return child
-    for child in children:
-        if child.get_content_type() in ("text/html", "multipart/related"):
-            return child
-    return children[-1] if children else None
-
-
-def _body_document(content: _Content) -> Document | None:
-    text = "\n\n".join(t.strip("\r\n") for t in content.plain if t.strip())
-    if text:
-        text = _LINE_END.sub("\r\n", text + "\n")  # CRLF, as any text renderer reads it
-        return Document("message.txt", "text/plain", _utf8(text))
-    for html in content.html:
-        if _visible_text(html):
-            return Document("message.html", "text/html", _utf8(html))
-    return None
-
-
-def _visible_text(html: str) -> bool:
-    """Whether a browser would show any text: outside tags, comments, head, style and script."""
-    lower, position = html.lower(), 0
-    while position < len(lower):
-        start = lower.find("<", position)
-        visible = lower[position : start if start >= 0 else len(lower)].replace("&nbsp;", " ")
-        if visible.strip():
-            return True
-        if start < 0:
-            return False
-        if lower.startswith("<!--", start):
-            end = lower.find("-->", start)
-            position = len(lower) if end < 0 else end + 3
-            continue
-        end = lower.find(">", start)
-        if end < 0:
-            return False
-        tag = _TAG_NAME.match(lower, start)
-        if tag and tag[1] in ("head", "style", "script", "title"):
-            close = lower.find(f"</{tag[1]}", end)  # each search starts past the last: linear
-            end = lower.find(">", close) if close >= 0 else -1
-            if end < 0:
-                return False
-        position = end + 1
-    return False
-
-
-def _utf8(text: str) -> bytes:
-    """UTF-8, with a byte-order mark when it is not plain ASCII so renderers do not guess."""
-    data = text.encode("utf-8", "replace")
-    return data if data.isascii() else _UTF8_BOM + data
-
-
-def _text(part: Message) -> str:
-    """A text part's characters: its declared charset, else UTF-8, else Windows-1252."""
-    raw = part.get_payload(decode=True)
-    if not isinstance(raw, bytes):
+def _naming(left_out: list[LeftOut]) -> str:
+    """The parts that were left out, for a refusal that would otherwise puzzle the sender."""
+    named = [f'"{item.label}" ({item.reason})' for item in left_out if "alternative" not in item.reason]
+    if not named:
         return ""
-    charset = safe_read(part.get_content_charset)
-    if charset and charset not in ("us-ascii", "ascii"):
-        try:
-            return raw.decode(charset, "replace")
-        except (LookupError, UnicodeError, ValueError):
-            pass
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", "replace")
-
-
-def _filename(part: Message) -> str | None:
-    name = safe_read(part.get_filename)
-    return (_one_line(name) or None) if isinstance(name, str) else None
+    text = "; left out: " + ", ".join(named[:3])
+    return text.encode("ascii", "replace").decode()[:300]
 
 
 def _size(value: int, other: int) -> str:
@@ -307,23 +232,6 @@ def _size(value: int, other: int) -> str:
 def _header(msg: Message, name: str) -> str | None:
     value = safe_read(lambda: msg.get(name))
     return None if value is None else str(value)
-
-
-def _one_line(text: str | None) -> str:
-    """A header's text as one line that encodes as UTF-8: raw 8-bit bytes read as UTF-8, each
-    run of spaces one space, invisible and control characters dropped."""
-    try:
-        text = (text or "").encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeEncodeError:
-        text = (text or "").encode("utf-8", "replace").decode("utf-8")
-    return " ".join("".join(c if c.isprintable() else " " if c.isspace() else "" for c in text).split())
-
-
-def _attached(part: Message) -> bool:
-    """A part sent as an attachment, not an image embedded in the text (a signature logo)."""
-    return part.get_content_disposition() == "attachment" or (
-        part.get_content_disposition() is None and part.get("content-id") is None
-    )
 
 
 def _auto_submitted(msg: Message) -> bool:
@@ -338,8 +246,8 @@ def _recipient_names(msg: Message) -> dict[str, str]:
         values = safe_read(lambda header=header: msg.get_all(header)) or []
         for value in values:
             for address in safe_read(lambda value=value: value.addresses) or ():
-                name = _one_line(str(address.display_name))[:100]
-                key = _one_line(str(address.addr_spec)).lower()
+                name = one_line(str(address.display_name))[:100]
+                key = one_line(str(address.addr_spec)).lower()
                 if name and key and key not in names:
                     names[key] = name
     return names
@@ -350,5 +258,5 @@ def _fax_headers(msg: Message) -> dict[str, str]:
     for key in safe_read(msg.keys) or []:
         name = key.strip().lower()
         if name.startswith("x-fax-") and name not in headers:
-            headers[name] = _one_line(_header(msg, key))
+            headers[name] = one_line(_header(msg, key))
     return headers

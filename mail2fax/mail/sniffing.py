@@ -299,3 +299,8 @@ def safe_filename(original: str | None, extension: str, position: int) -> str:
         return fallback
     stem = stem[: _MAX_FILENAME - len(extension) - 1].rstrip(". ")
     return f"{stem}.{extension}"
+
+
+def is_image(data: bytes) -> bool:
+    """Whether libmagic finds a raster image in ``data`` (one an HTML page can show)."""
+    return bool(data) and _mime(data[:PREFIX_BYTES]).startswith("image/")

@@ -110,6 +110,14 @@ def _summary(job: Job) -> list[str]:
     ]
 
 
+def _pages(job: Job) -> str:
+    if job.page_count is not None:
+        return str(job.page_count)
+    if job.document_pages is not None:
+        return f"{job.document_pages} (counted when your mail arrived; a cover page adds one)"
+    return "-"
+
+
 def compose(job: Job, *, from_address: str, now: datetime, to: str | None = None) -> EmailMessage:
     """The status mail for a final job, addressed to its sender (or to ``to``)."""
     message = EmailMessage()
@@ -129,7 +137,7 @@ def compose(job: Job, *, from_address: str, now: datetime, to: str | None = None
     lines += [_recipient_line(r.number, r.name, results.get(r.number), job.state) for r in job.recipients]
     lines += [
         "",
-        f"Pages:              {job.page_count if job.page_count is not None else '-'}",
+        f"Pages:              {_pages(job)}",
         f"Original subject:   {job.subject or '(none)'}",
         f"Received:           {_when(job.created_at)}",
         f"Handed to the service: {_when(job.submitted_at)}",

@@ -95,6 +95,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX rate_events_by_group ON rate_events (rate_group, kind, at);
     """,
+    # Pages counted at intake: per document (NULL: not countable before RingCentral renders it)
+    # and for the whole job (NULL unless every document was counted).
+    """
+    ALTER TABLE documents ADD COLUMN pages INTEGER;
+    ALTER TABLE jobs ADD COLUMN document_pages INTEGER;
+    """,
 )
 
 # The conditions of the partial indexes of migration 2, word for word: SQLite uses a partial index
@@ -107,7 +113,7 @@ JOB_COLUMNS = (
     "id, sender, recipients, cover_text, options, state, attempts, created_at, updated_at, "
     "next_attempt_at, expires_at, message_id, subject, backend, backend_id, backend_uri, "
     "submit_started_at, submitted_at, finished_at, last_error, page_count, results, notify, "
-    "notified_at, documents_purged_at"
+    "notified_at, documents_purged_at, document_pages"
 )
 UPDATABLE = frozenset(
     {
@@ -162,6 +168,7 @@ def job_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Job:
         notify,
         notified_at,
         documents_purged_at,
+        document_pages,
     ) = row
     return Job(
         id=job_id,
@@ -189,6 +196,7 @@ def job_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Job:
         notify=bool(notify),
         notified_at=moment(notified_at),
         documents_purged_at=moment(documents_purged_at),
+        document_pages=document_pages,
     )
 
 

@@ -198,7 +198,7 @@ class SqliteStore:
             await db.execute(
                 "INSERT INTO jobs (id, sender, recipients, cover_text, options, state, created_at, "
                 "updated_at, next_attempt_at, expires_at, message_id, subject, content_digest, backend, "
-                "notify) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "notify, document_pages) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job_id,
                     request.sender,
@@ -215,13 +215,14 @@ class SqliteStore:
                     request.content_digest,
                     backend,
                     int(request.notify),
+                    _document_pages(request),
                 ),
             )
             await db.executemany(
-                "INSERT INTO documents (job_id, position, filename, content_type, size, path) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO documents (job_id, position, filename, content_type, size, path, pages) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (job_id, position, doc.filename, doc.content_type, len(doc.data), str(path))
+                    (job_id, position, doc.filename, doc.content_type, len(doc.data), str(path), doc.pages)
                     for position, (doc, path) in enumerate(zip(request.documents, paths, strict=True))
                 ],
             )
@@ -370,7 +371,7 @@ class SqliteStore:
     async def documents(self, job_id: str) -> list[StoredDocument]:
         try:
             async with self._db.execute(
-                "SELECT position, filename, content_type, size, path FROM documents "
+                "SELECT position, filename, content_type, size, path, pages FROM documents "
                 "WHERE job_id = ? ORDER BY position",
                 (job_id,),
             ) as cursor:
@@ -530,3 +531,9 @@ class SqliteStore:
     async def check_writable(self) -> None:
         async with self._transaction() as db:
             await db.execute("PRAGMA user_version")
+
+
+def _document_pages(request: FaxRequest) -> int | None:
+    """The pages of all documents, when every one of them was counted."""
+    pages = [document.pages for document in request.documents]
+    return None if not pages or None in pages else sum(p for p in pages if p is not None)

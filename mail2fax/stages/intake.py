@@ -19,8 +19,11 @@ from mail2fax.errors import Deferral, DuplicateMail, Refusal, StoreError, StoreF
 from mail2fax.mail.addressing import parse_recipient
 from mail2fax.mail.message import ParsedMail, cut_cover_text, parse_mail
 from mail2fax.mail.options import check_cover_for_backend, parse_options
-from mail2fax.models import FaxRequest, Recipient, Resolution
+from mail2fax.mail.pages import PageCount
+from mail2fax.models import Document, FaxRequest, Recipient, Resolution
 from mail2fax.queue.base import Store
+from mail2fax.rendering.body import fax_documents
+from mail2fax.rendering.pool import Renderer
 from mail2fax.smtp.gate import Gate
 from mail2fax.stages.doorbell import Doorbell
 
@@ -54,6 +57,10 @@ class Parsed:
 def _parse(raw: bytes, rules: IntakeRules) -> Parsed:
     mail = parse_mail(raw, body_mode=rules.body, max_document_bytes=rules.max_document_bytes)
     digest = hashlib.sha256()
+    if mail.html_body is not None:
+        digest.update(mail.html_body.html.encode("utf-8", "replace"))
+        for cid, resource in sorted(mail.html_body.resources.items()):
+            digest.update(b"\0" + cid.encode("utf-8", "replace") + b"\0" + resource.data)
     for document in mail.documents:
         digest.update(document.filename.encode())
         digest.update(b"\0")
@@ -70,9 +77,11 @@ class IntakeHandler:
         gate: Gate | None = None,
         submit_bell: Doorbell,
         clock: Callable[[], datetime],
+        renderer: Renderer,
         observe: Callable[[str, float], None] | None = None,
     ):
         self._store = store
+        self._renderer = renderer
         self._rules = rules
         self._gate = gate or Gate()
         self._submit_bell = submit_bell
@@ -134,7 +143,11 @@ class IntakeHandler:
                 async with self._big_parse:
                     parsed = await asyncio.to_thread(_parse, raw, self._rules)
             del raw
-            reply = await self._finish_even_if_the_client_leaves(self._accept(sender, recipients, parsed))
+            documents, pages = await fax_documents(
+                parsed.mail, self._renderer, max_document_bytes=self._rules.max_document_bytes
+            )
+            accepting = self._accept(sender, recipients, parsed, documents, pages)
+            reply = await self._finish_even_if_the_client_leaves(accepting)
         except Refusal as exc:
             log.info("refused mail from %r to %s: %s", sender, _numbers(recipients), exc.reply)
             self._count(_outcome("DATA", exc), started)
@@ -175,7 +188,14 @@ class IntakeHandler:
         if self._in_hand:
             await asyncio.gather(*self._in_hand, return_exceptions=True)
 
-    async def _accept(self, sender: str, recipients: Sequence[Recipient], parsed: Parsed) -> str:
+    async def _accept(
+        self,
+        sender: str,
+        recipients: Sequence[Recipient],
+        parsed: Parsed,
+        documents: tuple[Document, ...],
+        pages: PageCount,
+    ) -> str:
         mail = parsed.mail
         now = self._clock()
         options, cover_subject = parse_options(
@@ -192,7 +212,7 @@ class IntakeHandler:
             sender=sender,
             recipients=named,
             cover_text=cut_cover_text(cover_subject),
-            documents=mail.documents,
+            documents=documents,
             options=options,
             message_id=mail.message_id,
             subject=mail.subject,
@@ -217,7 +237,9 @@ class IntakeHandler:
             )
             return f"250 2.0.0 Already queued as {duplicate.job_id} (duplicate not faxed again)"
         self._submit_bell.ring()
-        return f"250 2.0.0 Queued as {job.id}"
+        for left_out in mail.left_out:
+            log.info("job=%s left out %r: %s", job.id, left_out.label, left_out.reason)
+        return f"250 2.0.0 Queued as {job.id} ({pages.words()})"
 
     def _names_by_number(self, mail: ParsedMail) -> dict[str, str]:
         """Display names that the To and Cc headers give to fax addresses, by E.164 number."""

@@ -176,7 +176,7 @@ def tnef_winmail() -> Case:
         + b"\r\n"
     )
     raw = _multipart(part)
-    return Case("tnef-winmail", raw, "refuse", 554, ("5.6.1", "winmail.dat", "TNEF"))
+    return Case("tnef-winmail", raw, "refuse", 554, ("5.6.0", "winmail.dat", "without files"))
 
 
 def zip_archive() -> Case:
