@@ -118,9 +118,11 @@ async def test_list_and_show_explain_a_failed_fax(
             "filename": "invoice.pdf",
             "content_type": "application/pdf",
             "size": len(pdf_bytes(2)),
+            "pages": 2,
         }
     ]
     assert record["page_count"] == 2
+    assert record["document_pages"] == 2
 
     assert missing.code == 1
     assert missing.error == "mail2fax: no job '000000000000' in the queue"

@@ -3,27 +3,18 @@ out; more than RingCentral's 200 are refused, and the count is said in the reply
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
-
-from PIL import Image
 
 from mail2fax.mail.pages import count_pages
 from tests.capture import CaptureRelay
 from tests.conftest import running, settings_for
 from tests.mailbuilder import mail
+from tests.samples.images import tiff_frames
 from tests.samples.office import docx_bytes
 from tests.samples.other import pdf_bytes
 from tests.smtp_client import deliver, queued_job
 
 TO = "14155551212@fax.local"
-
-
-def tiff_frames(count: int) -> bytes:
-    frames = [Image.new("1", (64, 32), color=index % 2) for index in range(count)]
-    out = io.BytesIO()
-    frames[0].save(out, "TIFF", save_all=True, append_images=frames[1:])
-    return out.getvalue()
 
 
 def test_pdfs_are_counted_by_their_page_tree_and_tiffs_by_their_frames() -> None:

@@ -57,10 +57,9 @@ PLANS: dict[str, Plan] = {
         "intake", ("SEARCH jobs USING INDEX jobs_by_message_id (message_id=? AND created_at>?)",)
     ),
     "INSERT INTO jobs (id, sender, recipients, cover_text, options, state, created_at, updated_at, "
-    "next_attempt_at, expires_at, message_id, subject, content_digest, backend, notify) VALUES (?, …)": Plan(
-        "intake", ()
-    ),
-    "INSERT INTO documents (job_id, position, filename, content_type, size, path) VALUES (?, …)": Plan(
+    "next_attempt_at, expires_at, message_id, subject, content_digest, backend, notify, document_pages) "
+    "VALUES (?, …)": Plan("intake", ()),
+    "INSERT INTO documents (job_id, position, filename, content_type, size, path, pages) VALUES (?, …)": Plan(
         "intake", ()
     ),
     "INSERT INTO events (job_id, at, state, detail, actor) VALUES (?, …)": Plan("intake", ()),
@@ -105,7 +104,7 @@ PLANS: dict[str, Plan] = {
     "WHERE id = ? AND state IN (?, …)": Plan(
         "submit", ("SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)",)
     ),
-    "SELECT position, filename, content_type, size, path FROM documents "
+    "SELECT position, filename, content_type, size, path, pages FROM documents "
     "WHERE job_id = ? ORDER BY position": Plan(
         "submit", ("SEARCH documents USING INDEX sqlite_autoindex_documents_1 (job_id=?)",)
     ),

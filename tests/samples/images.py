@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 
@@ -188,3 +189,13 @@ def psd_bytes(width: int = 4, height: int = 4) -> bytes:
     sections = struct.pack(">III", 0, 0, 0)  # colour mode data, image resources, layers
     image = struct.pack(">H", 0) + b"\xff" * (width * height)
     return header + sections + image
+
+
+def tiff_frames(count: int, width: int = 64, height: int = 32) -> bytes:
+    """A bilevel TIFF of ``count`` frames (pages), as a scanner sends a multi-page scan."""
+    from PIL import Image
+
+    frames = [Image.new("1", (width, height), color=index % 2) for index in range(count)]
+    out = io.BytesIO()
+    frames[0].save(out, "TIFF", save_all=True, append_images=frames[1:])
+    return out.getvalue()
