@@ -29,10 +29,10 @@ async def write_documents(
     """Add the job's documents and their chunks, inside the caller's transaction."""
     async with conn.cursor() as cursor:
         await cursor.executemany(
-            "INSERT INTO documents (job_id, position, filename, content_type, size) "
-            "VALUES (%s, %s, %s, %s, %s)",
+            "INSERT INTO documents (job_id, position, filename, content_type, size, pages) "
+            "VALUES (%s, %s, %s, %s, %s, %s)",
             [
-                (job_id, position, d.filename, d.content_type, len(d.data))
+                (job_id, position, d.filename, d.content_type, len(d.data), d.pages)
                 for position, d in enumerate(documents)
             ],
         )

@@ -119,6 +119,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX rate_events_by_group ON rate_events (rate_group, kind, at);
     """,
+    # Pages counted at intake, as in the SQLite schema's migration 5.
+    """
+    ALTER TABLE documents ADD COLUMN pages INTEGER;
+    ALTER TABLE jobs ADD COLUMN document_pages INTEGER;
+    """,
 )
 
 

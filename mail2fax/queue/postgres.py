@@ -50,6 +50,7 @@ from mail2fax.queue.schema import (
     JOB_COLUMNS,
     TRACKED_CONDITION,
     UPDATABLE,
+    document_pages,
     job_from_row,
     moment,
 )
@@ -202,7 +203,8 @@ class PostgresStore:
             await conn.execute(
                 "INSERT INTO jobs (id, sender, recipients, cover_text, options, state, created_at, "
                 "updated_at, next_attempt_at, expires_at, message_id, subject, content_digest, backend, "
-                "notify) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "notify, document_pages) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     job_id,
                     request.sender,
@@ -219,6 +221,7 @@ class PostgresStore:
                     request.content_digest,
                     backend,
                     int(request.notify),
+                    document_pages(request),
                 ),
             )
             await write_documents(conn, job_id, request.documents)
@@ -376,13 +379,15 @@ class PostgresStore:
 
     async def documents(self, job_id: str) -> list[StoredDocument]:
         rows = await self._execute(
-            "SELECT position, filename, content_type, size FROM documents "
+            "SELECT position, filename, content_type, size, pages FROM documents "
             "WHERE job_id = %s ORDER BY position",
             (job_id,),
         )
         return [
-            StoredDocument(position, filename, content_type, size, str(self._cache.path(job_id, position)))
-            for position, filename, content_type, size in rows
+            StoredDocument(
+                position, filename, content_type, size, str(self._cache.path(job_id, position)), pages
+            )
+            for position, filename, content_type, size, pages in rows
         ]
 
     async def local_documents(self, job_id: str) -> list[StoredDocument]:

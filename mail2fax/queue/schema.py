@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mail2fax.errors import StoreError, StoreFull, StoreUnavailable
-from mail2fax.models import Job, JobState
+from mail2fax.models import FaxRequest, Job, JobState
 from mail2fax.queue import codec
 
 MIGRATIONS: tuple[str, ...] = (
@@ -198,6 +198,12 @@ def job_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Job:
         documents_purged_at=moment(documents_purged_at),
         document_pages=document_pages,
     )
+
+
+def document_pages(request: FaxRequest) -> int | None:
+    """The pages of all the request's documents, when every one of them was counted."""
+    pages = [document.pages for document in request.documents]
+    return None if not pages or None in pages else sum(p for p in pages if p is not None)
 
 
 def translate(exc: BaseException) -> StoreError:

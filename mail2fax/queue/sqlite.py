@@ -39,6 +39,7 @@ from mail2fax.queue.schema import (
     MIGRATIONS,
     TRACKED_CONDITION,
     UPDATABLE,
+    document_pages,
     job_from_row,
     moment,
     translate,
@@ -215,7 +216,7 @@ class SqliteStore:
                     request.content_digest,
                     backend,
                     int(request.notify),
-                    _document_pages(request),
+                    document_pages(request),
                 ),
             )
             await db.executemany(
@@ -531,9 +532,3 @@ class SqliteStore:
     async def check_writable(self) -> None:
         async with self._transaction() as db:
             await db.execute("PRAGMA user_version")
-
-
-def _document_pages(request: FaxRequest) -> int | None:
-    """The pages of all documents, when every one of them was counted."""
-    pages = [document.pages for document in request.documents]
-    return None if not pages or None in pages else sum(p for p in pages if p is not None)
