@@ -43,7 +43,11 @@ def _mail(kind: str, n: int) -> bytes:
     if kind != "text":
         message.add_alternative(HTML.format(n=n), subtype="html")
         message.get_payload()[1].add_related(
-            png_bytes(120, 40), maintype="image", subtype="png", cid="<image001.png@01DA>", filename="image001.png"
+            png_bytes(120, 40),
+            maintype="image",
+            subtype="png",
+            cid="<image001.png@01DA>",
+            filename="image001.png",
         )
     if kind == "pdf-logo":
         message.add_attachment(pdf_bytes(2), maintype="application", subtype="pdf", filename="order.pdf")
@@ -88,7 +92,10 @@ async def main(count: int) -> None:
             print(f"| {kind}, 1 session | {_ms(latencies)} |")
         for with_html in (False, True):
             pdf_latencies: list[float] = []
-            senders = [_send(port, [_mail("pdf-logo", 1000 * s + n) for n in range(count // 4)], pdf_latencies) for s in range(8)]
+            senders = [
+                _send(port, [_mail("pdf-logo", 1000 * s + n) for n in range(count // 4)], pdf_latencies)
+                for s in range(8)
+            ]
             if with_html:
                 senders.append(_send(port, [_mail("html-logo", 9000 + n) for n in range(count)], []))
             await asyncio.gather(*senders)
