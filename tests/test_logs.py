@@ -19,6 +19,7 @@ from tests.daemon_process import DaemonProcess, environment
 from tests.mailbuilder import mail
 from tests.raw_smtp import RawSMTP
 from tests.samples.other import pdf_bytes
+from tests.smtp_client import queued_job
 
 EVENT_START = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) \S+: ")
 FORGED_TEXT = "2026-01-01 00:00:00,000 INFO mail2fax.store: job state changed job=forged0000 state=sent"
@@ -150,7 +151,7 @@ async def test_a_sender_cannot_forge_log_lines(tmp_path: Path, relay: CaptureRel
     try:
         code, reply = await asyncio.to_thread(send_with_smtplib, port, forged_sender)
         if code == 250:
-            await daemon.wait_for_line(reply.decode().rsplit(" ", 1)[-1])
+            await daemon.wait_for_line(queued_job(reply.decode()))
         client = await RawSMTP.connect(port)
         await client.ehlo()
         assert (await client.auth_plain(forged_user, "wrong")).code == 535
