@@ -10,8 +10,9 @@ import signal
 import sys
 
 from mail2fax import logs
-from mail2fax.app import intake_rules, server_tls, smtp_listener, utcnow
+from mail2fax.app import intake_rules, render_limits, server_tls, smtp_listener, utcnow
 from mail2fax.queue.registry import open_store
+from mail2fax.rendering.pool import Renderer
 from mail2fax.smtp.gate import build_gate
 from mail2fax.stages.doorbell import Doorbell
 from mail2fax.stages.intake import IntakeHandler
@@ -71,6 +72,7 @@ async def serve(spec: WorkerSpec) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, daemon.drain.set)
     store = await open_store(settings)
+    renderer = Renderer(render_limits(settings))
     try:
         handler = IntakeHandler(
             store,
@@ -78,6 +80,7 @@ async def serve(spec: WorkerSpec) -> None:
             gate=build_gate(settings, store, utcnow),
             submit_bell=_RelayedBell(reporter),
             clock=utcnow,
+            renderer=renderer,
             observe=reporter.intake,
         )
         tls = server_tls(settings)
@@ -96,6 +99,7 @@ async def serve(spec: WorkerSpec) -> None:
         listening.cancel()
         await listener.close()
     finally:
+        await renderer.close()
         await store.close()
         transport.close()
 
