@@ -20,7 +20,7 @@ from tests.conftest import eventually, running, settings_for
 from tests.daemon_process import DaemonProcess, environment
 from tests.mailbuilder import mail
 from tests.samples.other import pdf_bytes
-from tests.smtp_client import deliver
+from tests.smtp_client import deliver, queued_job
 
 TO = ["14155551212@fax.local"]
 QUEUED_LINE = re.compile(r"job=(\w+) state=queued")
@@ -65,7 +65,7 @@ async def test_mails_taken_by_another_process_are_queued_and_faxed(
         for number in range(16):
             reply = await deliver(daemon.smtp_port, fax_mail(f"mail {number}"), recipients=TO)
             assert reply.accepted
-            job_id = reply.final.text.rsplit(" ", 1)[-1]
+            job_id = queued_job(reply.final.text)
 
             async def sent(job_id: str = job_id) -> bool:
                 job = await store.get(job_id)
