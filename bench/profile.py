@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench import intake, scans
 from bench.mails import MiB, SmallMails, pdf_of_size
-from bench.procs import Systems, start
+from bench.procs import SINGLE, Systems, start
 
 
 def _py_spy() -> str:
@@ -55,7 +55,7 @@ async def main(args: argparse.Namespace) -> None:
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-", dir=data_root))
     emulator = await start("emulator", "bench.emulator_server", logs=logs, nice=19)
     systems = Systems(args.loop, data_root, logs, emulator.address)
-    server = await systems.start("mail2fax")
+    server = await systems.start(SINGLE)  # one intake process: py-spy samples one process
     out = Path(args.output)
     spy = subprocess.Popen(  # noqa: ASYNC220 - a profiler running beside the load, waited for below
         [
