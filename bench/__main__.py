@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import api, depth, intake, machine, postfix, scans
+from bench import api, depth, intake, machine, postfix, scans, stats
 from bench.mails import MiB, SmallMails, pdf_of_size
 from bench.procs import ROOT, Systems, start
 
@@ -54,6 +54,19 @@ async def _intake(
                     f"p99={1000 * sorted(result.latencies)[int(0.99 * (len(result.latencies) - 1))]:.1f} ms"
                 )
     return results
+
+
+async def _smtp_source(systems: Systems, rounds: int, mails: int) -> list[float]:
+    """Postfix's intake measured with its own C client, as the reference point the intake rounds use."""
+    rates: list[float] = []
+    for number in range(rounds):
+        server = await systems.start("postfix")
+        try:
+            rates.append(await postfix.smtp_source_rate(server.port, sessions=8, mails=mails))
+        finally:
+            await server.stop()
+        _say(f"smtp-source sessions=8 round={number} postfix: {rates[-1]:.0f} mails/s")
+    return rates
 
 
 async def _depth(systems: Systems, rounds: int, per_session: int) -> list[depth.DepthRound]:
@@ -130,6 +143,14 @@ async def main(args: argparse.Namespace) -> int:
             if "intake" in args.only:
                 intake_rounds = await _intake(systems, rounds, per_session, args.sessions)
                 lines += [*intake.report(intake_rounds, tuple(args.sessions or INTAKE_SESSIONS)), ""]
+                if with_postfix:
+                    rates = await _smtp_source(systems, rounds, 600 if args.quick else 3000)
+                    lines += [
+                        "Postfix with its own client (`smtp-source -s 8 -m N -l 2048`, 2 KB text mails): "
+                        f"{stats.spread(rates, 0)} mails/s.",
+                        "",
+                    ]
+                    record["smtp_source"] = rates
                 record["intake"] = [asdict(r) for r in intake_rounds]
             if "depth" in args.only:
                 depth_rounds = await _depth(systems, rounds, per_session[DEPTH_SESSIONS])

@@ -143,3 +143,16 @@ async def start_postfix(data_root: Path) -> PostfixInstance:
         return instance
     await instance.stop()
     raise RuntimeError("postfix did not start listening")
+
+
+async def smtp_source_rate(port: int, *, sessions: int, mails: int, size: int = 2048) -> float:
+    """Postfix's own load generator against a port: mails a second over ``mails`` mails."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await _run(
+        "smtp-source",
+        *("-s", str(sessions), "-m", str(mails), "-l", str(size)),
+        *("-f", "scanner@bench.test", "-t", RECIPIENT),
+        f"127.0.0.1:{port}",
+    )
+    return mails / (loop.time() - began)
