@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mail2fax import logs
 from mail2fax.app import Daemon, check_settings
-from mail2fax.commands import Report, preview, probe, queue, send
+from mail2fax.commands import Report, preview, probe, queue, send, store
 from mail2fax.commands.queue import parse_duration
 from mail2fax.commands.security import hash_password_command
 from mail2fax.errors import ConfigError, Mail2FaxError
@@ -78,6 +78,8 @@ async def _operate(args: argparse.Namespace, settings: Settings) -> Report:
         return await probe.test_backend(settings)
     if args.command == "render":
         return await preview.render_mail(settings, args.mail, args.output)
+    if args.command == "store":
+        return await store.copy_store(settings, args.source, args.target)
     action = args.queue_command
     if action == "list":
         states = [JobState(state) for state in args.state] if args.state else None
@@ -210,6 +212,21 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="DIR",
         help="where to write the documents, in fax order (default: MAIL.fax next to where you are)",
+    )
+
+    stores = commands.add_parser("store", help="move the queue between stores")
+    store_actions = stores.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    copying = store_actions.add_parser(
+        "copy",
+        parents=[as_json],
+        help="copy an SQLite queue (jobs, history, documents) into PostgreSQL; run it again after "
+        "stopping the old daemon to bring over what changed",
+    )
+    copying.add_argument(
+        "--from", dest="source", type=Path, metavar="SQLITE_PATH", help="default: the data directory's queue"
+    )
+    copying.add_argument(
+        "--to", dest="target", metavar="URL", help="postgresql:// URL (default: MAIL2FAX_DATABASE_URL)"
     )
 
     commands.add_parser(

@@ -73,9 +73,9 @@ def describe(url: str) -> str:
     return f"database {parts.get('dbname', '?')} on {parts.get('host') or 'the local socket'}"
 
 
-def duplicate_key(request: FaxRequest) -> str:
-    identity = [request.sender, request.message_id, request.content_digest]
-    return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
+def duplicate_key(sender: str, message_id: str | None, content_digest: str) -> str:
+    """The unique key of one mail: its sender, Message-ID and content."""
+    return hashlib.sha256(json.dumps([sender, message_id, content_digest]).encode()).hexdigest()
 
 
 class PostgresStore:
@@ -251,7 +251,7 @@ class PostgresStore:
         stamp: float,
         since: float,
     ) -> None:
-        key = duplicate_key(request)
+        key = duplicate_key(request.sender, request.message_id, request.content_digest)
         cursor = await conn.execute(
             "INSERT INTO duplicate_keys AS held (key, job_id, created_at) VALUES (%s, %s, %s) "
             "ON CONFLICT (key) DO UPDATE SET job_id = EXCLUDED.job_id, created_at = EXCLUDED.created_at "
