@@ -12,8 +12,10 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from mail2fax.errors import DuplicateMail
-from mail2fax.models import Document, JobState
+from mail2fax.models import Actor, Document, JobState
 from mail2fax.queue.postgres import PostgresStore
 from mail2fax.queue.sqlite import SqliteStore
 from tests.capture import CaptureRelay
@@ -32,9 +34,14 @@ async def test_copy_moves_every_job_and_converges_when_run_again(
     queued = await sqlite.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
     big = replace(request("bob@example.com"), documents=(Document("scan.pdf", "application/pdf", BIG),))
     sending = await sqlite.enqueue(big, backend="dry-run", lifetime=3600, now=NOW)
-    await sqlite.transition(sending.id, [JobState.QUEUED], JobState.SUBMITTING, now=NOW, attempts=1)
+    await sqlite.transition(
+        sending.id, [JobState.QUEUED], JobState.SUBMITTING, actor=Actor.SUBMIT, now=NOW, attempts=1
+    )
     done = await sqlite.enqueue(request("carol@example.com"), backend="dry-run", lifetime=3600, now=NOW)
-    await sqlite.transition(done.id, [JobState.QUEUED], JobState.SENT, now=NOW, finished_at=NOW)
+    await sqlite.transition(done.id, [JobState.QUEUED], JobState.SUBMITTING, actor=Actor.SUBMIT, now=NOW)
+    await sqlite.transition(
+        done.id, [JobState.SUBMITTING], JobState.SENT, actor=Actor.SUBMIT, now=NOW, finished_at=NOW
+    )
     await sqlite.mark_notified(done.id, NOW, "status mail sent")
     await sqlite.purge_documents(finished_before=NOW + timedelta(seconds=1))
 
@@ -48,7 +55,7 @@ async def test_copy_moves_every_job_and_converges_when_run_again(
 
     # The old daemon goes on for a moment: a new job, and the queued one moves on.
     late = await sqlite.enqueue(request("dave@example.com"), backend="dry-run", lifetime=3600, now=NOW)
-    await sqlite.transition(queued.id, [JobState.QUEUED], JobState.HELD, now=NOW)
+    await sqlite.transition(queued.id, [JobState.QUEUED], JobState.HELD, actor=Actor.OPERATOR, now=NOW)
     await sqlite.close()
     again = await run_cli(
         settings, "store", "copy", "--from", str(data_dir / "mail2fax.sqlite3"), "--to", pg_url
@@ -61,7 +68,10 @@ async def test_copy_moves_every_job_and_converges_when_run_again(
         assert await shared.count_by_state() == {"held": 1, "submitting": 1, "sent": 1, "queued": 1}
         held = await shared.get(queued.id)
         assert held is not None
-        assert [e.state for e in await shared.events(queued.id)] == [JobState.QUEUED, JobState.HELD]
+        assert [(e.state, e.actor) for e in await shared.events(queued.id)] == [
+            (JobState.QUEUED, Actor.INTAKE),
+            (JobState.HELD, Actor.OPERATOR),
+        ]
         assert await read_documents(shared, queued.id) == [b"%PDF-1.4 first", b"second"]
         assert await read_documents(shared, sending.id) == [BIG]
         assert await read_documents(shared, late.id) == [b"%PDF-1.4 first", b"second"]
@@ -69,14 +79,11 @@ async def test_copy_moves_every_job_and_converges_when_run_again(
         assert purged is not None
         assert purged.documents_purged_at is not None
         assert [j.id for j in await shared.interrupted(NOW)] == [sending.id]
-        try:
+        with pytest.raises(DuplicateMail) as duplicate:
             await shared.enqueue(
                 request(), backend="dry-run", lifetime=3600, now=NOW, duplicate_since=NOW - timedelta(days=1)
             )
-        except DuplicateMail as duplicate:
-            assert duplicate.job_id == queued.id
-        else:
-            raise AssertionError("a copied mail sent again was queued twice")
+        assert duplicate.value.job_id == queued.id
     finally:
         await shared.close()
 

@@ -82,9 +82,13 @@ async def _copy(source: sqlite3.Connection, conn: psycopg.AsyncConnection[Any]) 
     await conn.execute("DELETE FROM jobs WHERE id = ANY(%s)", (ids,))
     async with conn.cursor() as cursor:
         await cursor.executemany(f"INSERT INTO jobs ({listed}) VALUES ({marks})", jobs)  # noqa: S608
-        events = source.execute("SELECT job_id, at, state, detail FROM events ORDER BY id").fetchall()
+        target_events = set(await _columns(conn, "events")) - {"id"}
+        event_columns = [name for name in _sqlite_columns(source, "events") if name in target_events]
+        named = ", ".join(event_columns)
+        events = source.execute(f"SELECT {named} FROM events ORDER BY id").fetchall()  # noqa: S608
         await cursor.executemany(
-            "INSERT INTO events (job_id, at, state, detail) VALUES (%s, %s, %s, %s)", events
+            f"INSERT INTO events ({named}) VALUES ({', '.join('%s' for _ in event_columns)})",  # noqa: S608
+            events,
         )
         keys = source.execute(
             "SELECT sender, message_id, content_digest, id, created_at FROM jobs "
