@@ -30,6 +30,7 @@ from mail2fax.smtp.gate import Gate, build_gate
 from mail2fax.smtp.listener import Listener
 from mail2fax.smtp.protocol import GatewaySMTP
 from mail2fax.smtp.tls import ServerTls
+from mail2fax.stages.alerts import OperatorAlerts
 from mail2fax.stages.doorbell import Doorbell
 from mail2fax.stages.intake import IntakeHandler, IntakeRules
 from mail2fax.stages.notify import NotifyStage
@@ -220,6 +221,15 @@ class Daemon:
         except BaseException:
             await intake_workers.stop(0)
             raise
+        mailer = Mailer(settings.relay)
+        alerts = OperatorAlerts(
+            mailer,
+            from_address=settings.notify.from_,
+            operator=settings.notify.operator,
+            clock=self.clock,
+            count_error=self.metrics.observe_internal_error,
+            count_parked=self.metrics.observe_parked,
+        )
         stages: list[Stage] = [
             SubmitStage(
                 store,
@@ -230,24 +240,30 @@ class Daemon:
                 submitted=track_bell,
                 finished=notify_bell,
                 clock=self.clock,
+                alerts=alerts,
             ),
             TrackStage(
                 store,
                 backend,
                 settings=settings.track,
+                retry=settings.retry,
                 wakeup=track_bell,
                 finished=notify_bell,
                 clock=self.clock,
+                alerts=alerts,
             ),
             NotifyStage(
                 store,
-                Mailer(settings.relay),
+                mailer,
                 settings=settings.notify,
                 retry=settings.retry,
                 wakeup=notify_bell,
                 clock=self.clock,
+                alerts=alerts,
             ),
-            RetentionStage(store, settings=settings.retention, clock=self.clock),
+            RetentionStage(
+                store, settings=settings.retention, retry=settings.retry, clock=self.clock, alerts=alerts
+            ),
         ]
         stopping = asyncio.Event()
         metrics_server = await self._metrics_listener(store)

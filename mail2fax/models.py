@@ -53,6 +53,20 @@ class Actor(enum.StrEnum):
     OPERATOR = "operator"
 
 
+def stage_of(state: JobState) -> Actor:
+    """The stage that works on a job in ``state`` (a held job waits for the operator).
+
+    A final job is the notify stage's until its status mail is settled, then retention's.
+    """
+    if state in SUBMITTABLE_STATES or state is JobState.SUBMITTING:
+        return Actor.SUBMIT
+    if state in TRACKED_STATES:
+        return Actor.TRACK
+    if state is JobState.HELD:
+        return Actor.OPERATOR
+    return Actor.NOTIFY
+
+
 @dataclass(frozen=True, slots=True)
 class Move:
     """One legal move: from a state, to a state, by whom, and why it happens."""
@@ -121,6 +135,12 @@ def _by_pair(moves: Iterable[Move]) -> dict[tuple[JobState, JobState], dict[Acto
 
 # The same table, looked up by (from, to), then by who makes the move.
 MOVES: Mapping[tuple[JobState, JobState], Mapping[Actor, Move]] = _by_pair(TRANSITIONS)
+
+
+def hands_over(sources: Iterable[JobState], target: JobState, actor: Actor) -> bool:
+    """Whether a move gives the job to another stage (or is a person's): then its count of
+    unexpected errors (``Job.failures``) starts again from zero."""
+    return actor is Actor.OPERATOR or any(stage_of(source) != stage_of(target) for source in sources)
 
 
 class IllegalTransition(RuntimeError):
@@ -248,6 +268,8 @@ class Job:
     notified_at: datetime | None = None
     documents_purged_at: datetime | None = None
     document_pages: int | None = None  # counted at intake; None when a document could not be counted
+    # Unexpected errors this job caused at the stage working on it now; see stages/boundary.py.
+    failures: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,6 +104,8 @@ class RetrySettings(Section):
     max_backoff: float = Field(3600.0, gt=0)
     lifetime: float = Field(2 * 24 * 3600.0, gt=0)
     auth_backoff: float = Field(900.0, gt=0)
+    # Unexpected errors one job may cause in a stage before the stage parks it.
+    internal_errors: int = Field(5, ge=1)
 
 
 class QuotaSettings(Section):

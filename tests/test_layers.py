@@ -7,10 +7,10 @@
     queue, backends, mailer, rendering  adapters: the store, the fax services, the relay, HTML layout
     mail                   pure: what a mail says and what a status mail says
     settings
-    models, errors, logs, sdnotify   leaves
+    models, errors, logs, sdnotify, outage   leaves
 
-Stages never import each other (their shared loop, doorbell and backoff aside), and nothing but
-the command line imports the composition root.
+Stages never import each other (their shared loop, doorbell, backoff, error boundary and alerts
+aside), and nothing but the command line imports the composition root.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "mail2fax"
 
 LAYERS: dict[str, int] = {
-    "models": 0, "errors": 0, "logs": 0, "sdnotify": 0,
+    "models": 0, "errors": 0, "logs": 0, "sdnotify": 0, "outage": 0,
     "settings": 1,
     "mail": 2,
     "queue": 3, "backends": 3, "mailer": 3, "rendering": 3,
@@ -30,7 +30,7 @@ LAYERS: dict[str, int] = {
     "app": 6, "workers": 6, "intake_process": 6,
     "commands": 7, "cli": 7, "__main__": 7,
 }  # fmt: skip
-STAGE_SHARED = {"stages.cycle", "stages.doorbell", "stages.backoff"}
+STAGE_SHARED = {"stages.cycle", "stages.doorbell", "stages.backoff", "stages.boundary", "stages.alerts"}
 
 
 def layer(module: str) -> int:

@@ -117,25 +117,32 @@ PLANS: dict[str, Plan] = {
     "AND (notify_next_at IS NULL OR notify_next_at <= ?) ORDER BY finished_at LIMIT ?": Plan(
         "notify", ("SCAN jobs USING INDEX jobs_awaiting_notification",)
     ),
-    "UPDATE jobs SET notified_at = ? WHERE id = ?": Plan(
+    "UPDATE jobs SET notified_at = ?, failures = 0 WHERE id = ?": Plan(
+        "notify", ("SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)",)
+    ),
+    # any stage, when a job raised something unexpected (stages/boundary.py)
+    "SELECT state, failures FROM jobs WHERE id = ?": Plan(
+        "notify", ("SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)",)
+    ),
+    "UPDATE jobs SET failures = ?, next_attempt_at = coalesce(?, next_attempt_at), last_error = ? "
+    "WHERE id = ?": Plan("submit", ("SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)",)),
+    "UPDATE jobs SET failures = ?, notify_next_at = coalesce(?, notify_next_at) WHERE id = ?": Plan(
         "notify", ("SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)",)
     ),
     "INSERT INTO events (job_id, at, state, detail, actor) "
     "SELECT id, ?, state, ?, ? FROM jobs WHERE id = ?": Plan(
         "notify", ("SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)",)
     ),
-    "UPDATE jobs SET notify_next_at = ?, notify_attempts = notify_attempts + 1 WHERE id = ?": Plan(
-        "notify", ("SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)",)
-    ),
-    "SELECT notify_attempts FROM jobs WHERE id = ?": Plan(
+    "UPDATE jobs SET notify_next_at = ? WHERE id = ?": Plan(
         "notify", ("SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)",)
     ),
     # retention
     f"SELECT id FROM jobs INDEXED BY jobs_holding_documents WHERE documents_purged_at IS NULL AND "
-    f"{schema.FINAL_CONDITION} AND (notified_at IS NOT NULL OR notify = 0) AND finished_at < ?": Plan(
+    f"{schema.FINAL_CONDITION} AND (notified_at IS NOT NULL OR notify = 0) AND finished_at < ? "
+    "AND failures < ?": Plan(
         "retention", ("SEARCH jobs USING INDEX jobs_holding_documents (finished_at<?)",)
     ),
-    "UPDATE jobs SET documents_purged_at = ? WHERE id = ?": Plan(
+    "UPDATE jobs SET documents_purged_at = ? WHERE id = ? AND documents_purged_at IS NULL": Plan(
         "retention", ("SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)",)
     ),
     # operator commands, metrics and start-up: these may read everything they list
@@ -223,7 +230,14 @@ async def drive(store: Store) -> dict[str, Callable[[], Awaitable[Any]]]:
         "count_jobs": lambda: _both(
             store.count_jobs(since=since), store.count_jobs(since=since, sender="a@x")
         ),
-        "purge_documents": lambda: store.purge_documents(finished_before=NOW),
+        "record_failure": lambda: _both(
+            store.record_failure(second.id, actor=SUBMIT, now=NOW, detail="internal error", retry_at=NOW),
+            store.record_failure(
+                first.id, actor=Actor.NOTIFY, now=NOW, detail="internal error", retry_at=NOW
+            ),
+        ),
+        "expired_documents": lambda: store.expired_documents(finished_before=NOW, max_failures=5),
+        "delete_documents": lambda: store.delete_documents(first.id, now=NOW),
         "delete_jobs": lambda: store.delete_jobs(finished_before=NOW),
         "remove_orphans": store.remove_orphans,
         "check_writable": store.check_writable,

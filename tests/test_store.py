@@ -198,16 +198,54 @@ async def test_retention_deletes_documents_keeps_history(any_store: Store) -> No
     await store.transition(
         job.id, [JobState.SUBMITTING], JobState.SENT, actor=Actor.SUBMIT, now=NOW, finished_at=NOW
     )
-    assert await store.purge_documents(finished_before=NOW + timedelta(hours=1)) == []
+    later = NOW + timedelta(seconds=1)
+    assert await store.expired_documents(finished_before=NOW + timedelta(hours=1), max_failures=5) == []
     await store.mark_notified(job.id, NOW, "status mail sent")
-    assert await store.purge_documents(finished_before=NOW) == []
-    assert await store.purge_documents(finished_before=NOW + timedelta(seconds=1)) == [job.id]
-    assert await store.purge_documents(finished_before=NOW + timedelta(seconds=1)) == []
+    assert await store.expired_documents(finished_before=NOW, max_failures=5) == []
+    assert await store.expired_documents(finished_before=later, max_failures=5) == [job.id]
+    await store.delete_documents(job.id, now=later)
+    assert await store.expired_documents(finished_before=later, max_failures=5) == []
     kept = await store.get(job.id)
     assert kept is not None
-    assert kept.documents_purged_at is not None
+    assert kept.documents_purged_at == later
     assert kept.state is JobState.SENT
     assert [e.detail for e in await store.events(job.id)][-1] == "status mail sent"
+
+
+async def test_failures_are_counted_per_stage_and_leave_retention_alone(any_store: Store) -> None:
+    store = any_store
+    job = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
+    retry = NOW + timedelta(minutes=1)
+    count = await store.record_failure(
+        job.id, actor=Actor.SUBMIT, now=NOW, detail="internal error: KeyError: 'x'", retry_at=retry
+    )
+    assert count == 1
+    assert await store.due(NOW, 10) == []
+    assert [j.id for j in await store.due(retry, 10)] == [job.id]
+    last = (await store.events(job.id))[-1]
+    assert (last.state, last.actor, last.detail) == (
+        JobState.QUEUED,
+        Actor.SUBMIT,
+        "internal error: KeyError: 'x'",
+    )
+    # Moves within the submit stage keep the count; handing the job on starts it again.
+    claimed = await store.transition(
+        job.id, [JobState.QUEUED], JobState.SUBMITTING, actor=Actor.SUBMIT, now=retry
+    )
+    assert claimed is not None and claimed.failures == 1
+    sent = await store.transition(
+        job.id, [JobState.SUBMITTING], JobState.SENT, actor=Actor.SUBMIT, now=retry, finished_at=NOW
+    )
+    assert sent is not None and sent.failures == 0
+    assert await store.record_failure(job.id, actor=Actor.NOTIFY, now=NOW, detail="x", retry_at=retry) == 1
+    assert await store.awaiting_notification(NOW, 10) == []
+    assert [j.id for j in await store.awaiting_notification(retry, 10)] == [job.id]
+    await store.mark_notified(job.id, retry, "status mail sent")
+    later = NOW + timedelta(seconds=1)
+    assert await store.expired_documents(finished_before=later, max_failures=1) == [job.id]
+    await store.record_failure(job.id, actor=Actor.RETENTION, now=NOW, detail="x", retry_at=None)
+    assert await store.expired_documents(finished_before=later, max_failures=1) == []
+    assert await store.expired_documents(finished_before=later, max_failures=2) == [job.id]
 
 
 async def test_retention_removes_spool_files(store: Store) -> None:
@@ -218,7 +256,7 @@ async def test_retention_removes_spool_files(store: Store) -> None:
         job.id, [JobState.SUBMITTING], JobState.SENT, actor=Actor.SUBMIT, now=NOW, finished_at=NOW
     )
     await store.mark_notified(job.id, NOW, "status mail sent")
-    assert await store.purge_documents(finished_before=NOW + timedelta(seconds=1)) == [job.id]
+    await store.delete_documents(job.id, now=NOW)
     assert not any(path.exists() for path in paths)
 
 
@@ -278,7 +316,7 @@ async def test_status_mail_bookkeeping(any_store: Store) -> None:
         )
     later = NOW + timedelta(minutes=1)
     assert [j.id for j in await store.awaiting_notification(later, 10)] == [second.id, first.id]
-    assert await store.postpone_notification(second.id, later + timedelta(minutes=5)) == 1
+    await store.postpone_notification(second.id, later + timedelta(minutes=5))
     assert [j.id for j in await store.awaiting_notification(later, 10)] == [first.id]
     await store.mark_notified(first.id, later, "status mail sent to alice@example.com")
     assert await store.awaiting_notification(later, 10) == []

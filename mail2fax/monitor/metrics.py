@@ -145,6 +145,18 @@ class Metrics:
             ["group"],
             registry=registry,
         )
+        self.internal_errors = Counter(
+            "mail2fax_internal_errors",
+            "Unexpected errors a job caused in a stage (each logged with a traceback), by stage",
+            ["stage"],
+            registry=registry,
+        )
+        self.parked = Counter(
+            "mail2fax_jobs_parked",
+            "Jobs a stage stopped working on after repeated unexpected errors, by stage",
+            ["stage"],
+            registry=registry,
+        )
         self._queue = _QueueCollector()
         registry.register(self._queue)
         ProcessCollector(registry=registry)
@@ -174,6 +186,12 @@ class Metrics:
         self.api_requests.labels(group, str(status)).inc()
         if status == 429:
             self.rate_limited.labels(group).inc()
+
+    def observe_internal_error(self, stage: str) -> None:
+        self.internal_errors.labels(stage).inc()
+
+    def observe_parked(self, stage: str) -> None:
+        self.parked.labels(stage).inc()
 
     def observe_transition(self, job: Job) -> None:
         """The store's ``on_transition``: ``job`` as it is after entering ``job.state``."""

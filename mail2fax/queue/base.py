@@ -102,12 +102,31 @@ class Store(Protocol):
 
     async def mark_notified(self, job_id: str, now: datetime, detail: str) -> None: ...
 
-    async def postpone_notification(self, job_id: str, until: datetime) -> int: ...
+    async def postpone_notification(self, job_id: str, until: datetime) -> None:
+        """Try the job's status mail again no earlier than ``until`` (the relay is failing)."""
+        ...
+
+    async def record_failure(
+        self, job_id: str, *, actor: Actor, now: datetime, detail: str, retry_at: datetime | None
+    ) -> int:
+        """Count an unexpected error against the job (``Job.failures``), note it in its history
+        by ``actor``, and return the new count.
+
+        ``retry_at`` is when its stage may look at it again: the next attempt of an unfinished
+        job (whose ``last_error`` becomes ``detail``), the next status mail of a final one (whose
+        claim, if any, is let go; its ``last_error`` is the status mail's and stays).
+        """
+        ...
 
     async def count_jobs(self, *, since: datetime, sender: str | None = None) -> int: ...
 
-    async def purge_documents(self, *, finished_before: datetime) -> list[str]:
-        """Delete the documents of final, notified jobs that finished before the given time."""
+    async def expired_documents(self, *, finished_before: datetime, max_failures: int) -> list[str]:
+        """The ids of final jobs whose status mail is settled, that finished before the given
+        time and still hold documents, leaving out jobs with ``max_failures`` or more failures."""
+        ...
+
+    async def delete_documents(self, job_id: str, *, now: datetime) -> None:
+        """Delete one job's documents and note when; its record and history stay."""
         ...
 
     async def delete_jobs(self, *, finished_before: datetime) -> int:

@@ -124,6 +124,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE documents ADD COLUMN pages INTEGER;
     ALTER TABLE jobs ADD COLUMN document_pages INTEGER;
     """,
+    # Unexpected errors a job caused at its current stage, as in the SQLite schema's migration 6.
+    """
+    ALTER TABLE jobs ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 

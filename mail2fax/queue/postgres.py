@@ -39,6 +39,7 @@ from mail2fax.models import (
     RateWindow,
     StoredDocument,
     check_moves,
+    hands_over,
 )
 from mail2fax.queue import codec
 from mail2fax.queue.group_commit import GroupCommit, PendingWrite
@@ -282,14 +283,17 @@ class PostgresStore:
         """Move a job from one of ``leaving`` to ``entering`` in one statement, with its history row.
 
         The moves must be ``actor``'s in ``models.TRANSITIONS`` (IllegalTransition otherwise,
-        before anything is written). Entering ``submitting`` takes this bridge's lease; leaving
-        it needs the lease.
+        before anything is written). A move to another stage resets the job's count of
+        unexpected errors. Entering ``submitting`` takes this bridge's lease; leaving it needs
+        the lease.
         """
         leaving = list(leaving)
         check_moves(leaving, entering, actor, forced=forced)
         unknown = set(fields) - UPDATABLE
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
+        if hands_over(leaving, entering, actor):
+            fields.setdefault("failures", 0)
         params: dict[str, Any] = {f"v_{name}": _column_value(name, value) for name, value in fields.items()}
         assignments = [f"{name} = %(v_{name})s" for name in fields]
         if entering is JobState.SUBMITTING:
@@ -433,7 +437,7 @@ class PostgresStore:
 
     async def mark_notified(self, job_id: str, now: datetime, detail: str) -> None:
         await self._execute(
-            "WITH marked AS (UPDATE jobs SET notified_at = %(at)s, notify_owner = NULL, "
+            "WITH marked AS (UPDATE jobs SET notified_at = %(at)s, failures = 0, notify_owner = NULL, "
             "notify_lease_until = NULL WHERE id = %(id)s RETURNING id, state) "
             "INSERT INTO events (job_id, at, state, detail, actor) "
             "SELECT id, %(at)s, state, %(detail)s, %(actor)s FROM marked",
@@ -441,11 +445,35 @@ class PostgresStore:
         )
         log.info("job=%s notified detail=%r", job_id, detail)
 
-    async def postpone_notification(self, job_id: str, until: datetime) -> int:
-        rows = await self._execute(
-            "UPDATE jobs SET notify_next_at = %s, notify_attempts = notify_attempts + 1, "
-            "notify_owner = NULL, notify_lease_until = NULL WHERE id = %s RETURNING notify_attempts",
+    async def postpone_notification(self, job_id: str, until: datetime) -> None:
+        await self._execute(
+            "UPDATE jobs SET notify_next_at = %s, notify_owner = NULL, notify_lease_until = NULL "
+            "WHERE id = %s",
             (until.timestamp(), job_id),
+        )
+
+    async def record_failure(
+        self, job_id: str, *, actor: Actor, now: datetime, detail: str, retry_at: datetime | None
+    ) -> int:
+        """Count an unexpected error against the job, note it in its history, and return the count.
+
+        A final job's status-mail claim is let go, so that it is retried at ``retry_at``.
+        """
+        retry = None if retry_at is None else retry_at.timestamp()
+        rows = await self._execute(
+            f"WITH counted AS (UPDATE jobs SET failures = failures + 1, "  # noqa: S608
+            f"last_error = CASE WHEN {FINAL_CONDITION} THEN last_error ELSE %(detail)s END, "
+            f"next_attempt_at = CASE WHEN {FINAL_CONDITION} THEN next_attempt_at "
+            "ELSE coalesce(%(retry)s, next_attempt_at) END, "
+            f"notify_next_at = CASE WHEN {FINAL_CONDITION} THEN coalesce(%(retry)s, notify_next_at) "
+            "ELSE notify_next_at END, "
+            f"notify_owner = CASE WHEN {FINAL_CONDITION} THEN NULL ELSE notify_owner END, "
+            f"notify_lease_until = CASE WHEN {FINAL_CONDITION} THEN NULL ELSE notify_lease_until END "
+            "WHERE id = %(id)s RETURNING id, state, failures), "
+            "history AS (INSERT INTO events (job_id, at, state, detail, actor) "
+            "SELECT id, %(at)s, state, %(detail)s, %(actor)s FROM counted) "
+            "SELECT failures FROM counted",
+            {"retry": retry, "id": job_id, "at": now.timestamp(), "detail": detail, "actor": actor.value},
         )
         return int(rows[0][0]) if rows else 0
 
@@ -461,19 +489,22 @@ class PostgresStore:
             )
         return int(rows[0][0])
 
-    async def purge_documents(self, *, finished_before: datetime) -> list[str]:
+    async def expired_documents(self, *, finished_before: datetime, max_failures: int) -> list[str]:
         rows = await self._execute(
-            f"WITH purged AS (UPDATE jobs SET documents_purged_at = %(now)s WHERE {FINAL_CONDITION} "  # noqa: S608
-            "AND documents_purged_at IS NULL AND (notified_at IS NOT NULL OR notify = 0) "
-            "AND finished_at < %(before)s RETURNING id), "
-            "gone AS (DELETE FROM document_chunks WHERE job_id IN (SELECT id FROM purged)) "
-            "SELECT id FROM purged",
-            {"now": time.time(), "before": finished_before.timestamp()},
+            f"SELECT id FROM jobs WHERE {FINAL_CONDITION} AND documents_purged_at IS NULL "  # noqa: S608
+            "AND (notified_at IS NOT NULL OR notify = 0) AND finished_at < %s AND failures < %s",
+            (finished_before.timestamp(), max_failures),
         )
-        job_ids = [row[0] for row in rows]
-        for job_id in job_ids:
-            await self._cache.forget(job_id)
-        return job_ids
+        return [row[0] for row in rows]
+
+    async def delete_documents(self, job_id: str, *, now: datetime) -> None:
+        await self._execute(
+            "WITH purged AS (UPDATE jobs SET documents_purged_at = %(now)s WHERE id = %(id)s "
+            "AND documents_purged_at IS NULL RETURNING id) "
+            "DELETE FROM document_chunks WHERE job_id IN (SELECT id FROM purged)",
+            {"now": now.timestamp(), "id": job_id},
+        )
+        await self._cache.forget(job_id)
 
     async def delete_jobs(self, *, finished_before: datetime) -> int:
         rows = await self._execute(

@@ -101,6 +101,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE documents ADD COLUMN pages INTEGER;
     ALTER TABLE jobs ADD COLUMN document_pages INTEGER;
     """,
+    # Unexpected errors a job caused at its current stage (stages/boundary.py). The unused
+    # notify_attempts column stays: dropping a column needs SQLite 3.35.
+    """
+    ALTER TABLE jobs ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+    """,
 )
 
 # The conditions of the partial indexes of migration 2, word for word: SQLite uses a partial index
@@ -113,7 +118,7 @@ JOB_COLUMNS = (
     "id, sender, recipients, cover_text, options, state, attempts, created_at, updated_at, "
     "next_attempt_at, expires_at, message_id, subject, backend, backend_id, backend_uri, "
     "submit_started_at, submitted_at, finished_at, last_error, page_count, results, notify, "
-    "notified_at, documents_purged_at, document_pages"
+    "notified_at, documents_purged_at, document_pages, failures"
 )
 UPDATABLE = frozenset(
     {
@@ -129,6 +134,7 @@ UPDATABLE = frozenset(
         "page_count",
         "results",
         "notified_at",
+        "failures",
     }
 )
 
@@ -169,6 +175,7 @@ def job_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Job:
         notified_at,
         documents_purged_at,
         document_pages,
+        failures,
     ) = row
     return Job(
         id=job_id,
@@ -197,6 +204,7 @@ def job_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Job:
         notified_at=moment(notified_at),
         documents_purged_at=moment(documents_purged_at),
         document_pages=document_pages,
+        failures=failures,
     )
 
 

@@ -29,6 +29,7 @@ from mail2fax.models import (
     RateWindow,
     StoredDocument,
     check_moves,
+    hands_over,
 )
 from mail2fax.queue import codec
 from mail2fax.queue.group_commit import GroupCommit, PendingWrite
@@ -274,14 +275,17 @@ class SqliteStore:
         """Move a job from one of ``leaving`` to ``entering`` in one checked statement.
 
         Every move named must be in the table of moves (``models.TRANSITIONS``) for ``actor``,
-        or this raises IllegalTransition before anything is written. Returns the updated job,
-        or None when the job was no longer in any ``leaving`` state.
+        or this raises IllegalTransition before anything is written. A move to another stage
+        resets the job's count of unexpected errors. Returns the updated job, or None when the
+        job was no longer in any ``leaving`` state.
         """
         leaving = list(leaving)
         check_moves(leaving, entering, actor, forced=forced)
         unknown = set(fields) - UPDATABLE
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
+        if hands_over(leaving, entering, actor):
+            fields.setdefault("failures", 0)
         values = {name: self._column_value(name, value) for name, value in fields.items()}
         assignments = "".join(f", {name} = ?" for name in values)
         leaving_states = [state.value for state in leaving]
@@ -420,7 +424,9 @@ class SqliteStore:
 
     async def mark_notified(self, job_id: str, now: datetime, detail: str) -> None:
         async with self._transaction() as db:
-            await db.execute("UPDATE jobs SET notified_at = ? WHERE id = ?", (now.timestamp(), job_id))
+            await db.execute(
+                "UPDATE jobs SET notified_at = ?, failures = 0 WHERE id = ?", (now.timestamp(), job_id)
+            )
             await db.execute(
                 "INSERT INTO events (job_id, at, state, detail, actor) "
                 "SELECT id, ?, state, ?, ? FROM jobs WHERE id = ?",
@@ -428,14 +434,41 @@ class SqliteStore:
             )
         log.info("status mail done", extra={"job": job_id, "detail": detail})
 
-    async def postpone_notification(self, job_id: str, until: datetime) -> int:
+    async def postpone_notification(self, job_id: str, until: datetime) -> None:
         async with self._transaction() as db:
+            await db.execute("UPDATE jobs SET notify_next_at = ? WHERE id = ?", (until.timestamp(), job_id))
+
+    async def record_failure(
+        self, job_id: str, *, actor: Actor, now: datetime, detail: str, retry_at: datetime | None
+    ) -> int:
+        """Count an unexpected error against the job, note it in its history, and return the count.
+
+        ``retry_at`` is when its stage may look at it again: the next attempt of an unfinished
+        job (whose last error ``detail`` becomes), the next status mail of a final one.
+        """
+        async with self._transaction() as db:
+            async with db.execute("SELECT state, failures FROM jobs WHERE id = ?", (job_id,)) as cursor:
+                row = await cursor.fetchone()
+            if row is None:
+                return 0
+            state, count = JobState(row[0]), int(row[1]) + 1
+            retry = None if retry_at is None else retry_at.timestamp()
+            if state.is_final:  # its last_error is what the status mail tells the sender
+                await db.execute(
+                    "UPDATE jobs SET failures = ?, notify_next_at = coalesce(?, notify_next_at) WHERE id = ?",
+                    (count, retry, job_id),
+                )
+            else:
+                await db.execute(
+                    "UPDATE jobs SET failures = ?, next_attempt_at = coalesce(?, next_attempt_at), "
+                    "last_error = ? WHERE id = ?",
+                    (count, retry, detail, job_id),
+                )
             await db.execute(
-                "UPDATE jobs SET notify_next_at = ?, notify_attempts = notify_attempts + 1 WHERE id = ?",
-                (until.timestamp(), job_id),
+                "INSERT INTO events (job_id, at, state, detail, actor) VALUES (?, ?, ?, ?, ?)",
+                (job_id, now.timestamp(), state.value, detail, actor.value),
             )
-        attempts = await self._scalar("SELECT notify_attempts FROM jobs WHERE id = ?", (job_id,))
-        return int(attempts or 0)
+        return count
 
     async def count_jobs(self, *, since: datetime, sender: str | None = None) -> int:
         if sender is None:
@@ -449,26 +482,28 @@ class SqliteStore:
             )
         return int(value or 0)
 
-    async def purge_documents(self, *, finished_before: datetime) -> list[str]:
-        """Delete the documents of final, notified jobs that finished before the given time."""
+    async def expired_documents(self, *, finished_before: datetime, max_failures: int) -> list[str]:
+        """Final jobs whose sender was told, finished before the given time, that still hold
+        documents, leaving out those that failed to be purged ``max_failures`` times."""
         try:
             async with self._db.execute(
                 "SELECT id FROM jobs INDEXED BY jobs_holding_documents "  # noqa: S608
                 f"WHERE documents_purged_at IS NULL AND {FINAL_CONDITION} "
-                "AND (notified_at IS NOT NULL OR notify = 0) AND finished_at < ?",
-                (finished_before.timestamp(),),
+                "AND (notified_at IS NOT NULL OR notify = 0) AND finished_at < ? AND failures < ?",
+                (finished_before.timestamp(), max_failures),
             ) as cursor:
-                job_ids = [row[0] for row in await cursor.fetchall()]
+                return [row[0] for row in await cursor.fetchall()]
         except (sqlite3.Error, OSError) as exc:
             raise translate(exc) from exc
-        for job_id in job_ids:
-            await asyncio.to_thread(self._spool.remove, job_id)
-            async with self._transaction() as db:
-                await db.execute(
-                    "UPDATE jobs SET documents_purged_at = ? WHERE id = ?",
-                    (datetime.now(UTC).timestamp(), job_id),
-                )
-        return job_ids
+
+    async def delete_documents(self, job_id: str, *, now: datetime) -> None:
+        """Delete one job's documents; its record and history stay."""
+        await asyncio.to_thread(self._spool.remove, job_id)
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE jobs SET documents_purged_at = ? WHERE id = ? AND documents_purged_at IS NULL",
+                (now.timestamp(), job_id),
+            )
 
     async def delete_jobs(self, *, finished_before: datetime) -> int:
         """Forget final jobs entirely (operator purge): rows, history and documents."""

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from mail2fax.errors import StoreError
+from mail2fax.outage import Outage
 
 log = logging.getLogger("mail2fax")
 
@@ -48,12 +49,27 @@ async def repeat(
     wait_next: Callable[[], Awaitable[object]],
     stopping: asyncio.Event,
 ) -> None:
-    """Run ``run_once`` until ``stopping`` is set; a failing queue is logged, never fatal."""
+    """Run ``run_once`` until ``stopping`` is set; nothing a cycle raises stops the stage.
+
+    A failing queue (a full disk, a lock held too long) is an outage: logged when it starts and
+    when a cycle runs through again. Anything else escaping a cycle is a defect outside any one
+    job (each job has its own boundary): logged with its traceback when it starts, and the
+    stage carries on.
+    """
+    queue = Outage(log, ended="the queue works again", stage=name)
+    defect = Outage(log, ended="the stage runs without errors again", stage=name)
     while not stopping.is_set():
         try:
             await run_once()
         except StoreError as exc:
-            log.error("%s: the queue is unavailable: %s", name, exc)
+            queue.failing(exc, "the queue is unavailable; the stage waits for it", level=logging.ERROR)
         except Stopped:
             return
+        except Exception as exc:  # noqa: BLE001 - the stage's last line: logged, and it carries on
+            defect.failing(
+                exc, "unexpected error in the stage; it carries on", level=logging.ERROR, exc_info=exc
+            )
+        else:
+            queue.working()
+            defect.working()
         await wait_next()

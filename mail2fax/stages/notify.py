@@ -1,8 +1,14 @@
-"""The notify stage: one status mail per final job, to its sender, through the relay."""
+"""The notify stage: one status mail per final job, to its sender, through the relay.
+
+Each job's status mail is made and sent inside its own error boundary (``stages/boundary.py``):
+a status mail that cannot be made (a defect, or a stored value no mail can carry) is tried
+again later, and given up after repeated errors, with the operator told instead.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -10,9 +16,11 @@ from datetime import datetime, timedelta
 from mail2fax.errors import PermanentRelayError, RelayError
 from mail2fax.mail.status_mail import compose
 from mail2fax.mailer import Mailer
-from mail2fax.models import Job, JobState
+from mail2fax.models import Actor, Job, JobState
+from mail2fax.outage import Outage
 from mail2fax.queue.base import Store
 from mail2fax.settings import NotifySettings, RetrySettings
+from mail2fax.stages.boundary import FAILED, Alerts, JobBoundary
 from mail2fax.stages.cycle import repeat
 from mail2fax.stages.doorbell import Doorbell
 
@@ -38,6 +46,7 @@ class NotifyStage:
         retry: RetrySettings,
         wakeup: Doorbell,
         clock: Callable[[], datetime],
+        alerts: Alerts,
     ):
         self._store = store
         self._mailer = mailer
@@ -45,9 +54,17 @@ class NotifyStage:
         self._retry = retry
         self._wakeup = wakeup
         self._clock = clock
-        self._relay_down: str | None = None
+        self._relay = Outage(log, ended="the relay takes status mails again")
+        self._boundary = JobBoundary(
+            Actor.NOTIFY,
+            store,
+            clock=clock,
+            limit=retry.internal_errors,
+            min_backoff=retry.min_backoff,
+            max_backoff=retry.max_backoff,
+            alerts=alerts,
+        )
         self._stopping = asyncio.Event()
-        self.busy = False
 
     async def run(self, stopping: asyncio.Event) -> None:
         self._stopping = stopping
@@ -59,33 +76,29 @@ class NotifyStage:
         for job in await self._store.awaiting_notification(self._clock(), limit=100):
             if self._stopping.is_set():
                 break
-            if not wants_status_mail(job):
-                await self._store.mark_notified(job.id, self._clock(), "no status mail: automatic sender")
+            outcome = await self._boundary.run(job, functools.partial(self._notify, job), park=self._give_up)
+            if outcome is FAILED:
                 continue
-            self.busy = True
-            try:
-                outcome = await self._notify(job)
-            finally:
-                self.busy = False
             if outcome is None:
                 break
             sent += outcome
         return sent
 
     async def _notify(self, job: Job) -> int | None:
-        """Mail one sender and record it: 1 sent, 0 refused for good, None when the relay is down."""
+        """Mail one sender and record it: 1 sent, 0 not sent for good, None when the relay is down."""
+        if not wants_status_mail(job):
+            await self._store.mark_notified(job.id, self._clock(), "no status mail: automatic sender")
+            return 0
         try:
             await self._deliver(job)
         except PermanentRelayError as exc:
-            log.error("job=%s status mail refused by the relay: %s", job.id, exc)
+            log.error("status mail refused by the relay", extra={"job": job.id, "error": str(exc)})
             await self._store.mark_notified(job.id, self._clock(), f"status mail refused: {exc}")
             return 0
         except RelayError as exc:
             await self._postpone(job, exc)
             return None
-        if self._relay_down is not None:
-            log.warning("the relay takes status mails again")
-            self._relay_down = None
+        self._relay.working()
         await self._store.mark_notified(job.id, self._clock(), f"status mail sent to {job.sender}")
         return 1
 
@@ -97,9 +110,12 @@ class NotifyStage:
                 compose(job, from_address=self._settings.from_, now=now, to=self._settings.operator)
             )
 
+    async def _give_up(self, job: Job, reason: str) -> bool:
+        """Park a status mail that keeps failing: settled without a mail; the operator is told."""
+        await self._store.mark_notified(job.id, self._clock(), f"no status mail: {reason}")
+        return True
+
     async def _postpone(self, job: Job, exc: RelayError) -> None:
-        if self._relay_down is None:
-            log.warning("the relay does not take status mails (%s); they wait in the queue", exc)
-        self._relay_down = str(exc)
+        self._relay.failing(exc, "the relay does not take status mails; they wait in the queue")
         delay = min(self._retry.max_backoff, max(self._retry.min_backoff, self._settings.interval))
         await self._store.postpone_notification(job.id, self._clock() + timedelta(seconds=delay))

@@ -4,12 +4,17 @@ A job is committed as ``submitting`` before the request leaves. A job found in `
 that this process did not start (a crash) is settled through the backend before anything else
 is sent: adopted when the backend has it, sent again only when the backend proves it never
 arrived, and marked ``unknown`` when nobody can tell.
+
+Each job is handled inside its own error boundary (``stages/boundary.py``). A job that raises
+something unexpected while in ``submitting`` may have reached the backend, so it is settled
+like a request that got no answer; a job that keeps failing is held for the operator.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -24,9 +29,11 @@ from mail2fax.errors import (
     UncertainSubmission,
 )
 from mail2fax.models import Actor, Job, JobState
+from mail2fax.outage import Outage
 from mail2fax.queue.base import Store
 from mail2fax.settings import RetrySettings, SubmitSettings
 from mail2fax.stages.backoff import retry_delay
+from mail2fax.stages.boundary import FAILED, Alerts, JobBoundary
 from mail2fax.stages.cycle import repeat, unless_stopping
 from mail2fax.stages.doorbell import Doorbell
 
@@ -57,6 +64,7 @@ class SubmitStage:
         submitted: Doorbell,
         finished: Doorbell,
         clock: Callable[[], datetime],
+        alerts: Alerts,
     ):
         self._store = store
         self._backend = backend
@@ -66,13 +74,21 @@ class SubmitStage:
         self._submitted = submitted
         self._finished = finished
         self._clock = clock
-        self._outage: str | None = None
+        self._outage = Outage(log, ended="the fax service answers again")
+        self._boundary = JobBoundary(
+            Actor.SUBMIT,
+            store,
+            clock=clock,
+            limit=retry.internal_errors,
+            min_backoff=retry.min_backoff,
+            max_backoff=retry.max_backoff,
+            alerts=alerts,
+        )
         self._failures = 0  # failed attempts in a row
         # Until then a cycle would only fail again (the service is down, or a crashed submission
         # cannot be settled yet): wake-ups are ignored and no query is made.
         self._quiet_until: datetime | None = None
         self._stopping = asyncio.Event()
-        self.busy = False
 
     async def run(self, stopping: asyncio.Event) -> None:
         self._stopping = stopping
@@ -116,7 +132,19 @@ class SubmitStage:
             if self._stopping.is_set():
                 break
             handled += 1
-            if not await self._submit(job):
+            if self._boundary.exhausted(job):
+                await self._boundary.park(
+                    job,
+                    f"{job.failures} unexpected errors in the submit stage, the last {job.last_error}",
+                    self._hold,
+                )
+                continue
+            went_on = await self._boundary.run(job, functools.partial(self._submit, job), park=self._hold)
+            if went_on is FAILED:
+                # In submitting, it may have reached the backend: nothing more until it is settled.
+                current = await self._store.get(job.id)
+                went_on = current is None or current.state is not JobState.SUBMITTING
+            if not went_on:
                 break
         return handled
 
@@ -125,16 +153,23 @@ class SubmitStage:
         interrupted = await self._store.interrupted(self._clock())
         all_settled = True
         for job in interrupted:
-            # Faxes other jobs sent while this attempt was under way are not this job's.
-            began = (job.submit_started_at or job.created_at) - RECOVERY_SKEW
-            known = await self._store.backend_ids_submitted_since(began)
-            try:
-                result = await unless_stopping(self._backend.recover(job, known), self._stopping)
-            except BackendError as exc:
-                self._note_outage(exc)
+            settled = await self._boundary.run(job, functools.partial(self._settle, job), park=self._give_up)
+            if settled is None:
                 return False
-            all_settled = await self._apply_recovery(job, result) and all_settled
+            all_settled = settled is True and all_settled
         return all_settled
+
+    async def _settle(self, job: Job) -> bool | None:
+        """Settle one job; True when settled, False when too early to tell, None on an outage."""
+        # Faxes other jobs sent while this attempt was under way are not this job's.
+        began = (job.submit_started_at or job.created_at) - RECOVERY_SKEW
+        known = await self._store.backend_ids_submitted_since(began)
+        try:
+            result = await unless_stopping(self._backend.recover(job, known), self._stopping)
+        except BackendError as exc:
+            self._note_outage(exc)
+            return None
+        return await self._apply_recovery(job, result)
 
     async def _apply_recovery(self, job: Job, result: RecoveryResult) -> bool:
         now = self._clock()
@@ -149,7 +184,8 @@ class SubmitStage:
                 actor=Actor.SUBMIT,
                 now=now,
                 detail=f"not at the backend after restart: {result.detail}".strip(": "),
-                next_attempt_at=now,
+                # A job that failed unexpectedly keeps the backoff its boundary gave it.
+                next_attempt_at=max(now, job.next_attempt_at or now),
             )
             return True
         if result.settlement is Settlement.AMBIGUOUS:
@@ -196,11 +232,7 @@ class SubmitStage:
         )
         if claimed is None:
             return True
-        self.busy = True
-        try:
-            return await self._send(claimed)
-        finally:
-            self.busy = False
+        return await self._send(claimed)
 
     async def _send(self, claimed: Job) -> bool:
         """The request in hand: shutdown waits for it to finish rather than cancel it."""
@@ -314,21 +346,55 @@ class SubmitStage:
         )
         self._finished.ring()
 
+    async def _hold(self, job: Job, reason: str) -> bool:
+        """Park a job that keeps failing before it reaches the backend: held for the operator.
+
+        A job in ``submitting`` is left to recovery, which settles it first; once it is back in
+        the queue, the next cycle holds it.
+        """
+        held = await self._store.transition(
+            job.id,
+            [JobState.QUEUED, JobState.DEFERRED],
+            JobState.HELD,
+            actor=Actor.SUBMIT,
+            now=self._clock(),
+            detail=f"parked: {reason}",
+            last_error=f"held: {reason}",
+        )
+        return held is not None
+
+    async def _give_up(self, job: Job, reason: str) -> bool:
+        """Park a job whose recovery keeps failing: nobody can tell whether it went out."""
+        now = self._clock()
+        moved = await self._store.transition(
+            job.id,
+            [JobState.SUBMITTING],
+            JobState.UNKNOWN,
+            actor=Actor.SUBMIT,
+            now=now,
+            detail=f"parked: {reason}",
+            finished_at=now,
+            last_error=(
+                "mail2fax could not find out whether this fax went out because of an internal error; "
+                "it was not sent again."
+            ),
+        )
+        if moved is not None:
+            self._finished.ring()
+        return moved is not None
+
     def _note_outage(self, exc: BackendError) -> None:
         self._failures += 1
         if self._failures >= OUTAGE_AFTER or isinstance(exc, BackendAuthError):
             self._quiet_until = self._clock() + timedelta(seconds=self._probe_delay(exc))
-        described = f"{type(exc).__name__}: {exc}"
-        if self._outage is None:
-            if isinstance(exc, BackendAuthError):
-                log.error(
-                    "the fax service rejects mail2fax's credentials (%s); every fax waits until "
-                    "they are fixed",
-                    exc,
-                )
-            else:
-                log.warning("the fax service is failing (%s); faxes are deferred", exc)
-        self._outage = described
+        if isinstance(exc, BackendAuthError):
+            self._outage.failing(
+                exc,
+                "the fax service rejects mail2fax's credentials; every fax waits until they are fixed",
+                level=logging.ERROR,
+            )
+        else:
+            self._outage.failing(exc, "the fax service is failing; faxes are deferred")
 
     def _probe_delay(self, exc: BackendError) -> float:
         """How long the stage waits before it tries the service again with one job."""
@@ -345,6 +411,4 @@ class SubmitStage:
     def _note_recovery(self) -> None:
         self._failures = 0
         self._quiet_until = None
-        if self._outage is not None:
-            log.warning("the fax service answers again after: %s", self._outage)
-            self._outage = None
+        self._outage.working()

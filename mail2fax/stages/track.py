@@ -1,23 +1,28 @@
-"""The track stage: reads the outcome of every outstanding fax in one batch per cycle."""
+"""The track stage: reads the outcome of every outstanding fax in one batch per cycle.
+
+Each job's outcome is recorded inside its own error boundary (``stages/boundary.py``); a job
+whose outcome keeps failing to be recorded becomes ``unknown``, since its fax may have gone out.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from mail2fax.backends.base import FaxBackend, FaxStatus, Outcome, TrackedFax
 from mail2fax.errors import BackendError
-from mail2fax.models import Actor, Job, JobState, RecipientResult
+from mail2fax.models import TRACKED_STATES, Actor, Job, JobState, RecipientResult
+from mail2fax.outage import Outage
 from mail2fax.queue.base import Store
-from mail2fax.settings import TrackSettings
+from mail2fax.settings import RetrySettings, TrackSettings
+from mail2fax.stages.boundary import FAILED, Alerts, JobBoundary
 from mail2fax.stages.cycle import repeat, unless_stopping
 from mail2fax.stages.doorbell import Doorbell
 
 log = logging.getLogger("mail2fax.track")
-
-TRACKED = [JobState.SUBMITTED, JobState.SCHEDULED]
 
 
 def failure_summary(results: tuple[RecipientResult, ...], detail: str | None) -> str:
@@ -28,17 +33,17 @@ def failure_summary(results: tuple[RecipientResult, ...], detail: str | None) ->
 
 
 class TrackStage:
-    busy = False  # only reads and records outcomes: safe to stop at any moment
-
     def __init__(
         self,
         store: Store,
         backend: FaxBackend,
         *,
         settings: TrackSettings,
+        retry: RetrySettings,
         wakeup: Doorbell,
         finished: Doorbell,
         clock: Callable[[], datetime],
+        alerts: Alerts,
     ):
         self._store = store
         self._backend = backend
@@ -46,8 +51,17 @@ class TrackStage:
         self._wakeup = wakeup
         self._finished = finished
         self._clock = clock
-        self._failing: str | None = None
         self._stopping = asyncio.Event()
+        self._outage = Outage(log, ended="fax statuses are readable again")
+        self._boundary = JobBoundary(
+            Actor.TRACK,
+            store,
+            clock=clock,
+            limit=retry.internal_errors,
+            min_backoff=retry.min_backoff,
+            max_backoff=retry.max_backoff,
+            alerts=alerts,
+        )
 
     async def run(self, stopping: asyncio.Event) -> None:
         self._stopping = stopping
@@ -55,8 +69,13 @@ class TrackStage:
 
     async def run_once(self) -> int:
         """Read every outstanding fax's status once; returns how many jobs reached a final state."""
-        jobs = await self._store.tracked()
-        jobs = [job for job in jobs if job.backend_id]
+        now = self._clock()
+        # A job that failed unexpectedly waits out its backoff (next_attempt_at).
+        jobs = [
+            job
+            for job in await self._store.tracked()
+            if job.backend_id and (job.next_attempt_at is None or job.next_attempt_at <= now)
+        ]
         if not jobs:
             return 0
         faxes = [
@@ -71,23 +90,44 @@ class TrackStage:
         try:
             statuses = await unless_stopping(self._backend.statuses(faxes), self._stopping)
         except BackendError as exc:
-            if self._failing is None:
-                log.warning("track: cannot read fax statuses (%s); will keep trying", exc)
-            self._failing = str(exc)
+            self._outage.failing(exc, "cannot read fax statuses; will keep trying")
             return 0
-        if self._failing is not None:
-            log.warning("track: fax statuses readable again")
-            self._failing = None
+        self._outage.working()
         finished = 0
         for job in jobs:
-            status = statuses.get(job.backend_id or "")
-            if status is not None and await self._apply(job, status):
-                finished += 1
-            elif status is None or status.outcome is Outcome.PENDING:
-                finished += await self._check_overdue(job)
+            done = await self._boundary.run(
+                job, functools.partial(self._track, job, statuses), park=self._give_up
+            )
+            finished += 0 if done is FAILED else done
         if finished:
             self._finished.ring()
         return finished
+
+    async def _track(self, job: Job, statuses: Mapping[str, FaxStatus]) -> int:
+        """Record one job's status; 1 when the job reached a final state."""
+        status = statuses.get(job.backend_id or "")
+        if status is not None and await self._apply(job, status):
+            return 1
+        if status is None or status.outcome is Outcome.PENDING:
+            return await self._check_overdue(job)
+        return 0
+
+    async def _give_up(self, job: Job, reason: str) -> bool:
+        """Park a job whose outcome cannot be recorded: unknown, since its fax may have gone out."""
+        now = self._clock()
+        moved = await self._store.transition(
+            job.id,
+            TRACKED_STATES,
+            JobState.UNKNOWN,
+            actor=Actor.TRACK,
+            now=now,
+            detail=f"parked: {reason}",
+            finished_at=now,
+            last_error="mail2fax could not read this fax's outcome because of an internal error.",
+        )
+        if moved is not None:
+            self._finished.ring()
+        return moved is not None
 
     async def _apply(self, job: Job, status: FaxStatus) -> bool:
         now = self._clock()
@@ -95,7 +135,7 @@ class TrackStage:
             state = JobState.SENT if status.outcome is Outcome.SENT else JobState.ACCEPTED
             await self._store.transition(
                 job.id,
-                TRACKED,
+                TRACKED_STATES,
                 state,
                 actor=Actor.TRACK,
                 now=now,
@@ -109,7 +149,7 @@ class TrackStage:
             reason = failure_summary(status.results, status.detail)
             await self._store.transition(
                 job.id,
-                TRACKED,
+                TRACKED_STATES,
                 JobState.FAILED,
                 actor=Actor.TRACK,
                 now=now,
@@ -140,7 +180,7 @@ class TrackStage:
         reason = f"RingCentral still reports the fax as queued after {hours:g} hours; the outcome is unknown"
         moved = await self._store.transition(
             job.id,
-            TRACKED,
+            TRACKED_STATES,
             JobState.UNKNOWN,
             actor=Actor.TRACK,
             now=now,
