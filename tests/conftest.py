@@ -14,6 +14,7 @@ import pytest
 from mail2fax.app import Daemon
 from mail2fax.settings import Settings
 from tests.capture import CaptureRelay
+from tests.contract import Contract
 from tests.emulator import RingCentralEmulator
 from tests.pg_server import PostgresServer
 
@@ -57,7 +58,11 @@ async def rc() -> AsyncIterator[RingCentralEmulator]:
     async with RingCentralEmulator() as emulator:
         # The daemon under test reads statuses every 50 ms, not every 30 s: give it Light room.
         emulator.set_limit("Light", 10_000, 60)
+        # Every request mail2fax sends and every answer the emulator gives follows the schema.
+        emulator.contract = Contract()
         yield emulator
+        violations = emulator.check_contract()
+        assert violations == [], "\n".join(violations[:20])
 
 
 def settings_for(data_dir: Path, relay: CaptureRelay, **overrides: Any) -> Settings:

@@ -3,8 +3,11 @@
 The daemon runs as a real process on the RingCentral emulator. A client sends mails, each with a
 unique token in its subject and a fixed Message-ID, retrying (like any MTA) until it gets 250.
 Meanwhile the daemon is killed with SIGKILL several times, some of them while RingCentral holds
-the answer to a fax it has already created, and restarted on the same data directory. The seed
-makes a failure replayable: MAIL2FAX_CRASH_SEED=<n> pytest tests/test_crash.py.
+the answer to a fax it has already created, and restarted on the same data directory; between
+kills, fax requests get answers that prove nothing (500, 502, 504 with or without the fax
+created, 200 without a message id). RingCentral answers in one of its documented shapes, chosen
+by the seed: records with formatted or national numbers, without cover text, listed late. The
+seed makes a failure replayable: MAIL2FAX_CRASH_SEED=<n> pytest tests/test_crash.py.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from tests.capture import CaptureRelay
 from tests.conftest import wait_until
 from tests.daemon_process import DaemonProcess, environment
 from tests.emulator import RingCentralEmulator
+from tests.emulator.variants import Variants
 from tests.mailbuilder import mail
 from tests.samples.other import pdf_bytes
 from tests.smtp_client import deliver
@@ -31,6 +35,8 @@ MAILS = 100
 KILLS = 5
 SEEDS = [int(os.environ["MAIL2FAX_CRASH_SEED"])] if "MAIL2FAX_CRASH_SEED" in os.environ else [7, 1234]
 TOKEN = re.compile(r"token-(\d{3})")
+LISTING_GRACE = 3.0
+UNCERTAIN = 4  # fax requests answered with something that proves nothing, between the kills
 
 
 def ringcentral_environment(data_dir: Path, relay: CaptureRelay, rc: RingCentralEmulator) -> dict[str, str]:
@@ -47,7 +53,7 @@ def ringcentral_environment(data_dir: Path, relay: CaptureRelay, rc: RingCentral
         MAIL2FAX_RINGCENTRAL__LIGHT_LIMIT="1000",
         MAIL2FAX_RINGCENTRAL__MEDIUM_LIMIT="1000",
         MAIL2FAX_RINGCENTRAL__AUTH_LIMIT="1000",
-        MAIL2FAX_RINGCENTRAL__LISTING_GRACE="1",
+        MAIL2FAX_RINGCENTRAL__LISTING_GRACE=str(LISTING_GRACE),
         MAIL2FAX_SUBMIT__BATCH="5",
     )
 
@@ -107,10 +113,21 @@ async def client(cluster: Cluster, accepted: list[int]) -> None:
         await send_until_accepted(cluster, token, accepted)
 
 
+def unsettling_answer(rc: RingCentralEmulator, rng: random.Random) -> None:
+    """The next fax request gets an answer that proves nothing; the fax may or may not exist."""
+    if rng.random() < 0.25:
+        rc.inject(group="Heavy", status=200, body={"messageStatus": "Queued"}, process=True)
+    else:
+        rc.inject(group="Heavy", status=rng.choice([500, 502, 504]), process=rng.random() < 0.5)
+
+
 async def killer(cluster: Cluster, rc: RingCentralEmulator, accepted: list[int], rng: random.Random) -> None:
     thresholds = sorted(rng.sample(range(5, MAILS - 5), KILLS))
+    troubles = set(rng.sample(range(KILLS), min(UNCERTAIN, KILLS)))
     for number, threshold in enumerate(thresholds):
         await wait_until(lambda t=threshold: len(accepted) >= t, timeout=120)
+        if number in troubles:
+            unsettling_answer(rc, rng)
         if number % 2 == 0:
             # Hold RingCentral's answer to the next fax it creates, and die while it is held.
             created = len(rc.faxes)
@@ -126,6 +143,9 @@ async def test_kill_9_loses_nothing_and_doubles_nothing(
     tmp_path: Path, relay: CaptureRelay, rc: RingCentralEmulator, seed: int
 ) -> None:
     rng = random.Random(seed)
+    variants = Variants.random(rng, max_listing_delay=LISTING_GRACE * 0.6)
+    rc.use(variants, seed=seed)
+    print(f"RingCentral variants: {variants.describe()}")
     rc.auto_outcome = lambda fax: ("Sent", 1, None)
     for group in ("Heavy", "Light", "Medium", "Auth"):
         rc.set_limit(group, 1000, 60)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from tests.contract import Contract
 from tests.emulator import RingCentralEmulator
 from tests.emulator.variants import Variants, written
 from tests.test_emulator import STORE, bearer, body, doc, json_part, login, send_fax
@@ -18,8 +19,12 @@ ENVELOPE = {"to": [{"phoneNumber": "+18661234567"}], "faxResolution": "High", "c
 @pytest.fixture
 async def rc() -> AsyncIterator[RingCentralEmulator]:
     async with RingCentralEmulator() as emulator:
+        emulator.contract = Contract()
         yield emulator
         assert emulator.server.errors == []
+        # Whatever shape it chose, each answer stays within RingCentral's published schema.
+        violations = [v for v in emulator.check_contract() if v.startswith("response")]
+        assert violations == [], "\n".join(violations)
 
 
 @pytest.fixture

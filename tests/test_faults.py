@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
+import random
 import sqlite3
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +19,24 @@ from mail2fax.models import JobState
 from tests.capture import CaptureRelay
 from tests.conftest import eventually, ringcentral_overrides, running, settings_for, wait_until
 from tests.emulator import RingCentralEmulator
+from tests.emulator.variants import Variants
 from tests.mailbuilder import mail
 from tests.samples.other import pdf_bytes
 from tests.smtp_client import deliver
 
 TO = ["14155551212@fax.local"]
+# MAIL2FAX_VARIANT_SEED=<n> replays one choice of RingCentral's documented answer shapes.
+VARIANT_SEED = os.environ.get("MAIL2FAX_VARIANT_SEED")
+
+
+@pytest.fixture(autouse=True)
+def documented_variants(rc: RingCentralEmulator, request: pytest.FixtureRequest) -> Variants:
+    """Each test meets RingCentral in one of its documented shapes, chosen from a printed seed."""
+    seed = int(VARIANT_SEED) if VARIANT_SEED else zlib.crc32(request.node.name.encode())
+    variants = Variants.random(random.Random(seed))
+    rc.use(variants, seed=seed)
+    print(f"RingCentral variants (MAIL2FAX_VARIANT_SEED={seed}): {variants.describe()}")
+    return variants
 
 
 def fax_mail(subject: str = "Fault test") -> bytes:
@@ -213,3 +229,42 @@ async def test_a_slow_answer_within_the_timeout_is_simply_waited_for(
 
         await eventually(submitted)
     assert len(rc.requests_in("Heavy")) == 1
+
+
+async def test_an_answer_without_a_message_id_is_settled_by_the_message_store(
+    tmp_path: Path, relay: CaptureRelay, rc: RingCentralEmulator
+) -> None:
+    rc.auto_outcome = lambda fax: ("Sent", 1, None)
+    rc.inject(group="Heavy", status=200, body={"messageStatus": "Queued"}, process=True)
+    settings = rest(rc, tmp_path, relay, listing_grace=0.5)
+    async with running(settings) as daemon:
+        assert (await deliver(daemon.smtp_port, fax_mail(), recipients=TO)).accepted
+        [status] = await relay.wait_for(1)
+        store = daemon.store
+        assert store is not None
+        [job] = await store.list_jobs()
+        details = [event.detail for event in await store.events(job.id)]
+    assert len(rc.faxes) == 1
+    assert job.backend_id == rc.faxes[0].id
+    assert "adopted after restart" in details
+    assert status.subject.endswith("sent (1 page)")
+
+
+async def test_a_failing_login_defers_the_job_without_making_it_uncertain(
+    tmp_path: Path, relay: CaptureRelay, rc: RingCentralEmulator
+) -> None:
+    rc.auto_outcome = lambda fax: ("Sent", 1, None)
+    rc.inject(group="Auth", status=502, times=2)
+    settings = rest(rc, tmp_path, relay, listing_grace=60.0)
+    async with running(settings) as daemon:
+        assert (await deliver(daemon.smtp_port, fax_mail(), recipients=TO)).accepted
+        [status] = await relay.wait_for(1)
+        store = daemon.store
+        assert store is not None
+        [job] = await store.list_jobs()
+        states = [event.state for event in await store.events(job.id)]
+    # Had the login failure been taken for an uncertain fax, the job would wait out the 60 s grace.
+    assert states.count(JobState.SUBMITTING) == 1
+    assert [r.status for r in rc.requests_in("Auth")][:2] == [502, 502]
+    assert len(rc.faxes) == 1
+    assert status.subject.endswith("sent (1 page)")

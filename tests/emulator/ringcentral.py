@@ -19,7 +19,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
 from tests.emulator.http import Fault, FaultQueue, HTTPServer, Reply, Request, Response
@@ -32,6 +32,9 @@ from tests.emulator.multipart import (
 )
 from tests.emulator.ringcentral_oauth import OAuthServer, error
 from tests.emulator.variants import Variants
+
+if TYPE_CHECKING:
+    from tests.contract import Contract
 
 GROUPS = ("Heavy", "Medium", "Light", "Auth")
 DEFAULT_LIMITS: dict[str, tuple[int, float]] = {
@@ -223,6 +226,9 @@ class RingCentralEmulator:
         self.requests: list[RecordedRequest] = []
         self.auto_outcome: Callable[[ReceivedFax], Outcome] | None = None
         self.variants = Variants()
+        # Set by a test to check every exchange against RingCentral's published schema.
+        self.contract: Contract | None = None
+        self.exchanges: list[tuple[Request, Response | None]] = []
         self.rng = random.Random(0)
         self.max_total_bytes = MAX_TOTAL_BYTES
         self.default_resolution = "Low"
@@ -460,7 +466,36 @@ class RingCentralEmulator:
                 )
             reply.set_header("RCRequestId", str(uuid.uuid4()))
             record.status = reply.status
+        if self.contract is not None:
+            self.exchanges.append((request, reply if isinstance(reply, Response) else None))
         return reply
+
+    def check_contract(self) -> list[str]:
+        """Validate every exchange so far against the contract; returns all violations."""
+        assert self.contract is not None
+        exchanges, self.exchanges = self.exchanges, []
+        for request, reply in exchanges:
+            self._check_exchange(request, reply)
+        return self.contract.violations
+
+    def _check_exchange(self, request: Request, reply: Response | None) -> None:
+        assert self.contract is not None
+        from tests.contract import fax_form  # the contract reads requests with this package's parser
+
+        form = None
+        if request.method == "POST" and request.path.endswith("/fax"):
+            form = fax_form(request.header("content-type"), request.body)
+        self.contract.check(
+            method=request.method,
+            path=request.path,
+            query=request.target.partition("?")[2],
+            request_headers=dict(request.headers),
+            request_body=request.body,
+            fax_form=form,
+            status=None if reply is None else reply.status,
+            response_headers={name.lower(): value for name, value in reply.headers} if reply else {},
+            response_body=reply.body if reply else b"",
+        )
 
     def _route(self, request: Request) -> _Route:
         path = request.path
