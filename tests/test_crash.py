@@ -164,7 +164,10 @@ async def test_kill_9_loses_nothing_and_doubles_nothing(
     assert all(count == 1 for count in faxed.values()), [t for t, c in faxed.items() if c > 1]
     assert set(faxed) | unknown == set(range(MAILS))
     assert set(faxed) & unknown == set() or all(faxed[t] == 1 for t in unknown)
-    assert "Traceback" not in "\n".join(cluster.logs)
+    log = "\n".join(cluster.logs)
+    assert "Traceback" not in log
+    # Answers that prove nothing reached the daemon (a kill may come before one is logged).
+    assert log.count("the fax may have reached the service") >= 1, log[-3000:]
 
 
 def statuses(relay: CaptureRelay) -> list[tuple[int, str]]:
