@@ -43,7 +43,7 @@ async def test_copy_moves_every_job_and_converges_when_run_again(
         done.id, [JobState.SUBMITTING], JobState.SENT, actor=Actor.SUBMIT, now=NOW, finished_at=NOW
     )
     await sqlite.mark_notified(done.id, NOW, "status mail sent")
-    await sqlite.purge_documents(finished_before=NOW + timedelta(seconds=1))
+    await sqlite.delete_documents(done.id, now=NOW + timedelta(seconds=1))
 
     settings = settings_for(tmp_path / "operator", relay)
     (tmp_path / "operator").mkdir()
