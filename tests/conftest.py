@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import pytest
 
 from mail2fax.app import Daemon
@@ -133,3 +135,14 @@ async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 1
     async with asyncio.timeout(timeout):
         while not await check():
             await asyncio.sleep(0.01)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop the worker thread of every SQLite connection a failed test left open.
+
+    aiosqlite's worker threads are not daemon threads: one connection kept alive by a failing
+    test's traceback would keep the test process from ever exiting, and CI from finishing.
+    """
+    for leaked in [obj for obj in gc.get_objects() if isinstance(obj, aiosqlite.Connection)]:
+        if leaked._running:  # the connection's own flag: close() or stop() clears it
+            leaked.stop()
