@@ -286,6 +286,15 @@ class JobEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class RateSlot:
+    """The answer to asking the store for a rate-limit slot: ``slot`` (its id) when taken, else
+    the seconds to ``wait`` before asking again."""
+
+    slot: int | None
+    wait: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class RateWindow:
     """What the queue remembers of a rate-limit group: when its recent requests left, and the
     end of its latest pause (after a ``429``)."""

@@ -22,12 +22,15 @@ from tests.smtp_client import deliver
 TOKEN = re.compile(r"token-(\d{3})")
 
 
-async def test_two_bridges_fax_each_mail_once_and_tell_each_sender_once(
+async def test_two_bridges_share_the_rate_limits_fax_each_mail_once_and_tell_each_sender_once(
     tmp_path: Path, rc: RingCentralEmulator, relay: CaptureRelay, pg_url: str
 ) -> None:
     rc.auto_outcome = lambda fax: ("Sent", 1, None)
-    rc.set_limit("Heavy", 1000, 60)
-    overrides = ringcentral_overrides(rc, heavy_limit=1000, listing_grace=1)
+    # RingCentral's Heavy limit (10 requests), in a window short enough for a test: the two
+    # bridges must share it, each on its own it would send 20 in a window.
+    rc.set_limit("Heavy", 10, 2)
+    rc.set_limit("Auth", 5, 2)
+    overrides = ringcentral_overrides(rc, limit_window=2, listing_grace=1)
     bridges = [
         settings_for(tmp_path / name, relay, database_url=pg_url, **overrides) for name in ("one", "two")
     ]
@@ -47,6 +50,8 @@ async def test_two_bridges_fax_each_mail_once_and_tell_each_sender_once(
         await asyncio.gather(*(send(token) for token in range(24)))
         await relay.wait_for(24, timeout=60)
         await wait_until(lambda: len(rc.faxes) == 24)
+    assert rc.count_429("Heavy") == 0
+    assert rc.count_429("Auth") == 0
     faxed = Counter(int(TOKEN.search(fax.json["coverPageText"])[1]) for fax in rc.faxes)
     assert faxed == Counter(range(24))
     told = Counter(int(TOKEN.search(captured.body)[1]) for captured in relay.mails)

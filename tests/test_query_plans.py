@@ -86,6 +86,9 @@ PLANS: dict[str, Plan] = {
     "SELECT MAX(at) FROM rate_events WHERE rate_group = ? AND kind = 'pause'": Plan(
         "submit", ("SEARCH rate_events USING COVERING INDEX rate_events_by_group (rate_group=? AND kind=?)",)
     ),
+    "UPDATE rate_events SET at = MAX(at, ?) WHERE rowid = ?": Plan(
+        "submit", ("SEARCH rate_events USING INTEGER PRIMARY KEY (rowid=?)",)
+    ),
     # submit
     f"{JOBS} INDEXED BY jobs_due WHERE {schema.DUE_CONDITION} AND next_attempt_at <= ? "
     "ORDER BY next_attempt_at, created_at LIMIT ?": Plan(
@@ -244,6 +247,8 @@ async def drive(store: Store) -> dict[str, Callable[[], Awaitable[Any]]]:
         "record_rate_request": lambda: store.record_rate_request("heavy", NOW),
         "record_rate_pause": lambda: store.record_rate_pause("heavy", NOW),
         "rate_window": lambda: store.rate_window("heavy", BEFORE),
+        "take_rate_slot": lambda: store.take_rate_slot("heavy", NOW, 10, 60.0),
+        "finish_rate_slot": lambda: store.finish_rate_slot(1, NOW),
         "close": _nothing,
     }
 

@@ -371,3 +371,23 @@ async def test_rate_limit_windows_outlive_the_process(any_store: Store) -> None:
     assert (empty.requests, empty.paused_until) == ((), None)
     everything = await any_store.rate_window("heavy", NOW - timedelta(hours=3))
     assert len(everything.requests) == 2  # the entry over an hour old was forgotten
+
+
+async def test_rate_limit_slots_are_taken_while_the_window_has_room(any_store: Store) -> None:
+    first = await any_store.take_rate_slot("heavy", NOW, 2, 60.0)
+    second = await any_store.take_rate_slot("heavy", NOW + timedelta(seconds=10), 2, 60.0)
+    assert first.slot is not None
+    assert second.slot is not None
+    full = await any_store.take_rate_slot("heavy", NOW + timedelta(seconds=20), 2, 60.0)
+    assert full.slot is None
+    assert full.wait == pytest.approx(40.0)
+    # The first answer came late: its slot counts from then on.
+    await any_store.finish_rate_slot(first.slot, NOW + timedelta(seconds=15))
+    later = await any_store.take_rate_slot("heavy", NOW + timedelta(seconds=61), 2, 60.0)
+    assert later.slot is None
+    assert later.wait == pytest.approx(9.0, abs=0.01)
+    assert (await any_store.take_rate_slot("heavy", NOW + timedelta(seconds=75), 2, 60.0)).slot is not None
+    assert (await any_store.take_rate_slot("auth", NOW, 2, 60.0)).slot is not None
+    await any_store.record_rate_pause("auth", NOW + timedelta(seconds=30))
+    paused = await any_store.take_rate_slot("auth", NOW + timedelta(seconds=1), 2, 60.0)
+    assert (paused.slot, paused.wait) == (None, pytest.approx(29.0))

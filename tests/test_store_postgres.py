@@ -181,3 +181,11 @@ async def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
     assert "cannot reach the PostgreSQL queue" in message
     assert "hunter2" not in message
     assert "\n" not in message
+
+
+async def test_bridges_share_one_rate_limit_window(bridges: tuple[PostgresStore, PostgresStore]) -> None:
+    now = datetime.now(UTC)
+    taken = await asyncio.gather(
+        *(store.take_rate_slot("heavy", now, 4, 60.0) for store in bridges for _ in range(6))
+    )
+    assert sorted(slot.slot is not None for slot in taken) == [False] * 8 + [True] * 4

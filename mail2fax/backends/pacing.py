@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from mail2fax.errors import StoreError
-from mail2fax.models import RateWindow
+from mail2fax.models import RateSlot, RateWindow
 from mail2fax.settings import RingCentralSettings
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,10 @@ class PacingJournal(Protocol):
 
     async def rate_window(self, group: str, since: datetime) -> RateWindow: ...
 
+    async def take_rate_slot(self, group: str, at: datetime, limit: int, window: float) -> RateSlot: ...
+
+    async def finish_rate_slot(self, slot: int, at: datetime) -> None: ...
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -84,13 +88,17 @@ class _Group:
 
 
 class Permit:
-    """A taken slot. Call ``finish()`` when the answer has arrived to restamp it at that time."""
+    """A taken slot. Call ``finish()`` when the answer has arrived to restamp it at that time.
 
-    __slots__ = ("_clock", "_stamp")
+    ``slot`` is the id of the slot taken in the journal, when the group's slots are shared.
+    """
 
-    def __init__(self, stamp: _Stamp, clock: Clock) -> None:
+    __slots__ = ("_clock", "_stamp", "slot")
+
+    def __init__(self, stamp: _Stamp, clock: Clock, slot: int | None = None) -> None:
         self._stamp = stamp
         self._clock = clock
+        self.slot = slot
 
     def finish(self) -> None:
         self._stamp.at = max(self._stamp.at, self._clock())
@@ -178,12 +186,31 @@ class RatePacer:
         state = self._group(group)
         await self.restore()
         async with state.lock:
-            while (wait := self.wait_time(group)) > 0:
-                log.debug("%s: waiting %.1fs for a free slot", group, wait)
-                await self._sleep(wait)
+            while True:
+                while (wait := self.wait_time(group)) > 0:
+                    log.debug("%s: waiting %.1fs for a free slot", group, wait)
+                    await self._sleep(wait)
+                taken = await self._take_shared(group, state)
+                if taken.wait <= 0:
+                    break
+                log.debug("%s: waiting %.1fs for a slot shared with other processes", group, taken.wait)
+                await self._sleep(taken.wait)
             stamp = _Stamp(self._clock())
             state.stamps.append(stamp)
-            return Permit(stamp, self._clock)
+            return Permit(stamp, self._clock, taken.slot)
+
+    async def _take_shared(self, group: str, state: _Group) -> RateSlot:
+        """Take the slot in the journal too, where every process on the same store counts its
+        requests (the remembered groups only); a failing journal leaves pacing to this process."""
+        if self._journal is None or group not in self._remembered:
+            return RateSlot(None)
+        try:
+            return await self._journal.take_rate_slot(group, self._wall(), state.limit, state.window)
+        except StoreError as exc:
+            if not self._journal_failing:
+                log.warning("cannot take a shared %s rate-limit slot from the queue: %s", group, exc)
+            self._journal_failing = True
+            return RateSlot(None)
 
     async def wait_ready(self, group: str) -> None:
         """Wait until ``group`` has a free slot, without taking it."""
@@ -218,14 +245,19 @@ class RatePacer:
                     )
             self._restored = True
 
-    async def remember_request(self, group: str) -> None:
+    async def remember_request(self, group: str, permit: Permit | None = None) -> None:
         """Write to the journal that a request of ``group`` has just been answered (or failed).
 
-        The time written is the later one, when the answer came, as ``Permit.finish`` restamps.
+        The time written is the later one, when the answer came, as ``Permit.finish`` restamps:
+        a slot taken in the journal is restamped, otherwise the request is recorded now.
         """
         if group in self._remembered:
             at = self._wall()
-            await self._write(lambda journal: journal.record_rate_request(group, at))
+            slot = permit.slot if permit is not None else None
+            if slot is not None:
+                await self._write(lambda journal: journal.finish_rate_slot(slot, at))
+            else:
+                await self._write(lambda journal: journal.record_rate_request(group, at))
 
     async def remember_pause(self, group: str) -> None:
         """Write the group's current pause (after a 429) to the journal."""

@@ -373,7 +373,7 @@ class RingCentralBackend:
             raise error(f"the connection to RingCentral broke: {type(exc).__name__}: {exc}") from exc
         finally:
             permit.finish()
-            await self._pacer.remember_request(group)
+            await self._pacer.remember_request(group, permit)
         self._pacer.observe(group, response.headers)
         if response.status_code == 429:
             seconds = self._pacer.penalize(group, retry_after(response.headers))

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
-from mail2fax.models import Actor, FaxRequest, Job, JobEvent, JobState, RateWindow, StoredDocument
+from mail2fax.models import Actor, FaxRequest, Job, JobEvent, JobState, RateSlot, RateWindow, StoredDocument
 
 
 class Store(Protocol):
@@ -154,4 +154,17 @@ class Store(Protocol):
     async def rate_window(self, group: str, since: datetime) -> RateWindow:
         """The requests of ``group`` that left at or after ``since``, oldest first, and the end
         of its latest pause."""
+        ...
+
+    async def take_rate_slot(self, group: str, at: datetime, limit: int, window: float) -> RateSlot:
+        """Take a request slot of ``group`` atomically, for every process sharing the store.
+
+        The slot is taken (a request recorded at ``at``) only while fewer than ``limit`` requests
+        of the group were recorded in the ``window`` seconds before ``at`` and no pause lasts past
+        it; otherwise the answer says how many seconds to wait before asking again.
+        """
+        ...
+
+    async def finish_rate_slot(self, slot: int, at: datetime) -> None:
+        """Restamp a taken slot when its answer has arrived (never earlier than it was)."""
         ...

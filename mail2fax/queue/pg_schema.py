@@ -128,6 +128,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE jobs ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
     """,
+    # Rate-limit slots taken by the bridges are restamped by id when their answer arrives.
+    """
+    ALTER TABLE rate_events ADD COLUMN id BIGSERIAL PRIMARY KEY;
+    """,
 )
 
 

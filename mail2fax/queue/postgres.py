@@ -36,6 +36,7 @@ from mail2fax.models import (
     Job,
     JobEvent,
     JobState,
+    RateSlot,
     RateWindow,
     StoredDocument,
     check_moves,
@@ -45,6 +46,7 @@ from mail2fax.queue import codec
 from mail2fax.queue.group_commit import GroupCommit, PendingWrite
 from mail2fax.queue.pg_documents import DocumentCache, write_documents
 from mail2fax.queue.pg_schema import migrate, translate
+from mail2fax.queue.rate_slots import slot_wait
 from mail2fax.queue.schema import (
     DUE_CONDITION,
     FINAL_CONDITION,
@@ -58,6 +60,9 @@ from mail2fax.queue.schema import (
 from mail2fax.queue.sqlite import RATE_HORIZON, new_job_id
 
 log = logging.getLogger("mail2fax.store")
+
+# First key of the transaction locks that serialise taking rate-limit slots (the group is the second).
+RATE_LOCK = 0x6D327274
 
 SUBMITTING = JobState.SUBMITTING.value
 FINAL = [s.value for s in FINAL_STATES]
@@ -549,6 +554,37 @@ class PostgresStore:
         )
         requests = tuple(datetime.fromtimestamp(row[0], UTC) for row in rows)
         return RateWindow(requests, moment(paused[0][0]) if paused else None)
+
+    async def take_rate_slot(self, group: str, at: datetime, limit: int, window: float) -> RateSlot:
+        """Take a slot under a per-group transaction lock, so bridges count each other's requests."""
+        now = at.timestamp()
+        async with self._transaction() as conn:
+            await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (RATE_LOCK, group))
+            cursor = await conn.execute(
+                "SELECT at FROM rate_events WHERE rate_group = %s AND kind = 'request' AND at > %s "
+                "ORDER BY at",
+                (group, now - window),
+            )
+            requests = [row[0] for row in await cursor.fetchall()]
+            cursor = await conn.execute(
+                "SELECT max(at) FROM rate_events WHERE rate_group = %s AND kind = 'pause'", (group,)
+            )
+            paused = await cursor.fetchone()
+            wait = slot_wait(requests, paused[0] if paused else None, now, limit, window)
+            if wait > 0:
+                return RateSlot(None, wait)
+            cursor = await conn.execute(
+                "INSERT INTO rate_events (rate_group, kind, at) VALUES (%s, 'request', %s) RETURNING id",
+                (group, now),
+            )
+            row = await cursor.fetchone()
+        assert row is not None
+        return RateSlot(int(row[0]))
+
+    async def finish_rate_slot(self, slot: int, at: datetime) -> None:
+        await self._execute(
+            "UPDATE rate_events SET at = greatest(at, %s) WHERE id = %s", (at.timestamp(), slot)
+        )
 
     async def check_writable(self) -> None:
         rows = await self._execute("SELECT pg_is_in_recovery()")

@@ -26,6 +26,7 @@ from mail2fax.models import (
     Job,
     JobEvent,
     JobState,
+    RateSlot,
     RateWindow,
     StoredDocument,
     check_moves,
@@ -33,6 +34,7 @@ from mail2fax.models import (
 )
 from mail2fax.queue import codec
 from mail2fax.queue.group_commit import GroupCommit, PendingWrite
+from mail2fax.queue.rate_slots import slot_wait
 from mail2fax.queue.schema import (
     DUE_CONDITION,
     FINAL_CONDITION,
@@ -563,6 +565,32 @@ class SqliteStore:
             "SELECT MAX(at) FROM rate_events WHERE rate_group = ? AND kind = 'pause'", (group,)
         )
         return RateWindow(requests, moment(paused))
+
+    async def take_rate_slot(self, group: str, at: datetime, limit: int, window: float) -> RateSlot:
+        now = at.timestamp()
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "SELECT at FROM rate_events WHERE rate_group = ? AND kind = 'request' AND at >= ? "
+                "ORDER BY at",
+                (group, now - window),
+            )
+            requests = [row[0] for row in await cursor.fetchall()]
+            cursor = await db.execute(
+                "SELECT MAX(at) FROM rate_events WHERE rate_group = ? AND kind = 'pause'", (group,)
+            )
+            paused = await cursor.fetchone()
+            wait = slot_wait(requests, paused[0] if paused else None, now, limit, window)
+            if wait > 0:
+                return RateSlot(None, wait)
+            cursor = await db.execute(
+                "INSERT INTO rate_events (rate_group, kind, at) VALUES (?, 'request', ?)", (group, now)
+            )
+            slot = cursor.lastrowid
+        return RateSlot(slot)
+
+    async def finish_rate_slot(self, slot: int, at: datetime) -> None:
+        async with self._transaction() as db:
+            await db.execute("UPDATE rate_events SET at = MAX(at, ?) WHERE rowid = ?", (at.timestamp(), slot))
 
     async def check_writable(self) -> None:
         async with self._transaction() as db:
