@@ -2,6 +2,8 @@
 
     Mail2FaxError
     ├── ConfigError                 a setting is missing or contradicts another; the daemon will not start
+    ├── StartupError                the daemon cannot start for another reason (a port is taken)
+    ├── QueueOwnerError             the queue belongs to another user than the one running the command
     ├── Refusal                     a mail that can never be faxed; carries its SMTP reply
     │   ├── RecipientRefused        RCPT: bad number (553 5.1.3), not a fax domain or a policy (550 5.7.1)
     │   ├── SenderRefused           MAIL: sender not allowed (550 5.7.1), authentication required (530)
@@ -38,6 +40,14 @@ class Mail2FaxError(Exception):
 
 class ConfigError(Mail2FaxError):
     """A setting is missing, malformed or contradicts another. The message names the variable."""
+
+
+class StartupError(Mail2FaxError):
+    """The daemon cannot start, for a reason the settings do not show (a port already in use)."""
+
+
+class QueueOwnerError(Mail2FaxError):
+    """The queue's files belong to another user; writing to them would lock the daemon out."""
 
 
 class Refusal(Mail2FaxError):

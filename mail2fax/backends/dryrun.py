@@ -25,6 +25,7 @@ from mail2fax.backends.base import (
 from mail2fax.backends.request_json import fax_request_json
 from mail2fax.errors import TemporaryBackendError
 from mail2fax.models import Job, StoredDocument
+from mail2fax.private import FILE_MODE, new_private_directory, private_directory, private_file, write_private
 
 COMPLETE = "complete"
 
@@ -56,21 +57,24 @@ class DryRunBackend:
     def _write(self, job: Job, documents: Sequence[StoredDocument]) -> None:
         directory = self._outbox / job.id
         shutil.rmtree(directory, ignore_errors=True)
-        directory.mkdir(parents=True)
+        private_directory(self._outbox)
+        new_private_directory(directory)
         body = json.dumps(fax_request_json(job), indent=2, ensure_ascii=False)
-        (directory / "request.json").write_text(body + "\n", encoding="utf-8")
+        write_private(directory / "request.json", (body + "\n").encode("utf-8"))
         for document in documents:
             stem = f"{document.position + 1:02d}-{document.filename}"
             shutil.copyfile(document.path, directory / stem)
+            os.chmod(directory / stem, FILE_MODE)
             headers = (
                 f"Content-Type: {document.content_type}\r\n"
                 f'Content-Disposition: attachment; filename="{document.filename}"\r\n'
             )
-            (directory / f"{stem}.headers").write_text(headers, encoding="ascii")
-        marker = directory / COMPLETE
-        with marker.open("w") as handle:
-            handle.flush()
-            os.fsync(handle.fileno())
+            write_private(directory / f"{stem}.headers", headers.encode("ascii"))
+        descriptor = private_file(directory / COMPLETE)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
     async def statuses(self, faxes: Sequence[TrackedFax]) -> dict[str, FaxStatus]:
         return {fax.backend_id: FaxStatus(Outcome.SENT) for fax in faxes}

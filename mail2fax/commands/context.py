@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +12,7 @@ from mail2fax.backends.base import FaxBackend
 from mail2fax.backends.registry import build_backend
 from mail2fax.commands import CommandError
 from mail2fax.queue import registry
+from mail2fax.queue.files import check_owner
 from mail2fax.queue.base import Store
 from mail2fax.settings import Settings
 
@@ -19,6 +21,7 @@ from mail2fax.settings import Settings
 async def open_store(settings: Settings) -> AsyncIterator[Store]:
     """The daemon's queue. It must exist: a mistyped data directory must not look like an empty queue."""
     database = settings.database_path
+    await asyncio.to_thread(check_owner, database, settings.spool_dir)
     if settings.database_url is None and not database.is_file():
         raise CommandError(
             f"no queue at {database}: set MAIL2FAX_DATA_DIR to the daemon's data directory "

@@ -1,4 +1,4 @@
-"""Document bytes on disk, one directory per job, written and fsynced before the job commits."""
+"""Document bytes on disk, one 0700 directory per job of 0600 files, fsynced before the job commits."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from mail2fax.models import Document
+from mail2fax.private import new_private_directory, private_directory, private_file
 
 
 class Spool:
@@ -22,12 +23,14 @@ class Spool:
     def write(self, job_id: str, documents: Sequence[Document]) -> list[Path]:
         """Write each document durably and return the paths, in order."""
         directory = self._job_dir(job_id)
-        directory.mkdir(parents=True, exist_ok=False)
+        if not self.root.is_dir():
+            private_directory(self.root)
+        new_private_directory(directory)
         try:
             paths = []
             for position, document in enumerate(documents):
                 path = directory / f"{position:03d}"
-                with path.open("xb") as handle:
+                with os.fdopen(private_file(path), "wb") as handle:
                     handle.write(document.data)
                     handle.flush()
                     os.fsync(handle.fileno())

@@ -32,7 +32,7 @@ from mail2fax.models import (
     check_moves,
     hands_over,
 )
-from mail2fax.queue import codec
+from mail2fax.queue import codec, files
 from mail2fax.queue.group_commit import GroupCommit, PendingWrite
 from mail2fax.queue.rate_slots import slot_wait
 from mail2fax.queue.schema import (
@@ -98,7 +98,7 @@ class SqliteStore:
         cls, database: Path, spool_dir: Path, *, on_transition: Callable[[Job], None] | None = None
     ) -> SqliteStore:
         try:
-            database.parent.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(files.prepare, database, spool_dir)
             db = await aiosqlite.connect(database, isolation_level=None)
             await db.execute("PRAGMA busy_timeout = 5000")
             await db.execute("PRAGMA journal_mode = WAL")
