@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
 import httpx
 
-from mail2fax import sdnotify
+from mail2fax import preflight, sdnotify
 from mail2fax.backends.base import FaxBackend
 from mail2fax.backends.registry import build_backend
 from mail2fax.backends.watch import BackendWatch, WatchedBackend
-from mail2fax.errors import ConfigError, InvalidOption
-from mail2fax.mail.number_policy import NumberPolicy
-from mail2fax.mail.options import check_cover_for_backend, parse_cover
+from mail2fax.errors import StartupError
 from mail2fax.mailer import Mailer
 from mail2fax.monitor.http import MetricsServer, daemon_routes
 from mail2fax.monitor.metrics import Metrics
@@ -48,25 +47,6 @@ class Stage(Protocol):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def check_settings(settings: Settings) -> None:
-    """Find what the settings get wrong before anything starts: one ConfigError naming the variable."""
-    if settings.cover is not None and settings.cover.strip():
-        try:
-            cover = parse_cover(settings.cover)
-        except ValueError as exc:
-            raise ConfigError(f"MAIL2FAX_COVER: {exc}") from None
-        try:
-            check_cover_for_backend(cover, settings.backend, source="MAIL2FAX_COVER")
-        except InvalidOption as exc:
-            raise ConfigError(exc.reason) from None
-    NumberPolicy.build(
-        countries=settings.effective_allowed_countries,
-        blocked_types=settings.blocked_number_types,
-        allowed_prefixes=settings.allowed_prefixes,
-        denied_prefixes=settings.denied_prefixes,
-    )
 
 
 def intake_rules(settings: Settings) -> IntakeRules:
@@ -126,6 +106,19 @@ def smtp_listener(settings: Settings, handler: IntakeHandler, tls: ServerTls | N
     return Listener(make_session)
 
 
+async def _bind(name: str, host: str, port: int, listen: Callable[[str, int], Awaitable[int]]) -> int:
+    """Start one listener; a port that cannot be had is a StartupError naming it and the reason."""
+    try:
+        return await listen(host, port)
+    except OSError as exc:
+        # asyncio wraps the errno in a long sentence of its own; the system's words are enough.
+        if isinstance(exc, socket.gaierror) or not exc.errno:
+            reason = exc.strerror or str(exc)
+        else:
+            reason = os.strerror(exc.errno)
+        raise StartupError(f"{name}: cannot listen on {host}:{port}: {reason}") from None
+
+
 class Daemon:
     """One running mail2fax: the SMTP listener and the submit, track and notify stages."""
 
@@ -152,7 +145,8 @@ class Daemon:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then shut down gracefully within the configured time."""
         settings = self.settings
-        check_settings(settings)
+        for warning in preflight.check(settings):
+            log.warning("%s", warning)
         with only_daemon_on(settings.data_dir):
             await self._run(stop)
 
@@ -207,11 +201,20 @@ class Daemon:
         # Other intake processes share the ports; a custom gate or clock exists only in this one.
         extra = intake_processes(settings) - 1 if self.gate is None and self.clock is utcnow else 0
         shared = extra > 0
-        self.smtp_port = await listener.listen(settings.smtp.host, settings.smtp.port, reuse_port=shared)
+        self.smtp_port = await _bind(
+            "MAIL2FAX_SMTP__PORT",
+            settings.smtp.host,
+            settings.smtp.port,
+            lambda host, port: listener.listen(host, port, reuse_port=shared),
+        )
         if settings.smtp.tls_port is not None:
-            assert self.tls is not None
-            self.tls_port = await listener.listen(
-                settings.smtp.host, settings.smtp.tls_port, tls_context=self.tls.context, reuse_port=shared
+            tls = self.tls
+            assert tls is not None
+            self.tls_port = await _bind(
+                "MAIL2FAX_SMTP__TLS_PORT",
+                settings.smtp.host,
+                settings.smtp.tls_port,
+                lambda host, port: listener.listen(host, port, tls_context=tls.context, reuse_port=shared),
             )
         intake_workers = IntakeWorkers(
             settings, on_queued=submit_bell.ring, on_intake=self.metrics.observe_intake
@@ -299,7 +302,7 @@ class Daemon:
         if where.port is None:
             return None
         server = MetricsServer(daemon_routes(self.metrics, store, self.backend_watch))
-        self.metrics_port = await server.start(where.host, where.port)
+        self.metrics_port = await _bind("MAIL2FAX_METRICS__PORT", where.host, where.port, server.start)
         base = f"http://{where.host}:{self.metrics_port}"
         log.info(
             "metrics and health listening", extra={"metrics": f"{base}/metrics", "health": f"{base}/healthz"}

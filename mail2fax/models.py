@@ -115,7 +115,7 @@ TRANSITIONS: tuple[Move, ...] = (
     Move(_S.QUEUED, _S.HELD, _A.OPERATOR, "queue hold"),
     Move(_S.DEFERRED, _S.HELD, _A.OPERATOR, "queue hold"),
     Move(_S.HELD, _S.QUEUED, _A.OPERATOR, "queue release, or queue retry"),
-    Move(_S.DEFERRED, _S.QUEUED, _A.OPERATOR, "queue retry"),
+    Move(_S.DEFERRED, _S.QUEUED, _A.OPERATOR, "queue retry, or queue flush"),
     Move(_S.FAILED, _S.QUEUED, _A.OPERATOR, "queue retry: a final job sent again"),
     Move(_S.CANCELLED, _S.QUEUED, _A.OPERATOR, "queue retry: a final job sent again"),
     Move(_S.UNKNOWN, _S.QUEUED, _A.OPERATOR, "queue retry --force: its fax may exist", forced=True),

@@ -70,13 +70,16 @@ async def test_list_and_show_explain_a_failed_fax(
         rc.fail(fax_id, "LineBusy", pages=2)
         await until_state(daemon.store, job_id, JobState.FAILED)
 
-        listed = await run_cli(settings, "queue", "list")
+        open_only = await run_cli(settings, "queue", "list")
+        listed = await run_cli(settings, "queue", "list", "--all")
         as_json = await run_cli(settings, "queue", "list", "--state", "failed", "--json")
         none_sent = await run_cli(settings, "queue", "list", "--state", "sent", "--json")
         shown = await run_cli(settings, "queue", "show", job_id)
         detail = await run_cli(settings, "queue", "show", job_id, "--json")
         missing = await run_cli(settings, "queue", "show", "000000000000")
 
+    assert open_only.code == 0, open_only.stderr
+    assert open_only.stdout.startswith("no open jobs")  # a finished job is not open
     assert listed.code == 0, listed.stderr
     header, row = listed.stdout.splitlines()
     assert header.split()[:3] == ["ID", "STATE", "CREATED"]
@@ -341,3 +344,87 @@ async def test_configuration_errors_exit_2(tmp_path: Path) -> None:
     result = await run_cli(None, "queue", "list", cwd=tmp_path)
     assert result.code == 2
     assert result.error == "mail2fax: configuration error: MAIL2FAX_BACKEND is required"
+
+
+async def test_bulk_moves_by_state_by_ids_and_all(
+    tmp_path: Path, rc: RingCentralEmulator, relay: CaptureRelay
+) -> None:
+    settings = rc_settings(tmp_path, relay, rc, **SLOW_RETRY)
+    rc.inject(group="Heavy", status=503, times=3)
+    async with running(settings) as daemon:
+        jobs = [await mail_a_fax(daemon.smtp_port or 0, subject=f"Order {n}") for n in range(3)]
+        for job_id in jobs:
+            await until_state(daemon.store, job_id, JobState.DEFERRED)
+
+        held = await run_cli(settings, "queue", "hold", "--state", "deferred")
+        wrong_state = await run_cli(settings, "queue", "hold", "--state", "sent")
+        nothing = await run_cli(settings, "queue", "release")
+        some = await run_cli(settings, "queue", "release", jobs[0], "000000000000", jobs[1], "--json")
+        await wait_until(lambda: len(rc.faxes) == 2)
+        cancelled = await run_cli(settings, "queue", "cancel", "--all")
+        none_left = await run_cli(settings, "queue", "cancel", "--all")
+        states = [await state_of(daemon.store, job_id) for job_id in jobs]
+
+    assert held.code == 0, held.stderr
+    assert sorted(held.stdout.splitlines()) == sorted(f"job {j}: held until released, now held" for j in jobs)
+    assert wrong_state.code == 2
+    assert "invalid choice: 'sent'" in wrong_state.stderr
+    assert nothing.code == 2
+    assert "name one or more JOBs, or use --state or --all" in nothing.stderr
+    assert some.code == 1
+    assert some.error == "mail2fax: no job '000000000000' in the queue"
+    assert [(entry["id"], entry.get("state")) for entry in some.json] == [
+        (jobs[0], "queued"),
+        ("000000000000", None),
+        (jobs[1], "queued"),
+    ]
+    assert cancelled.code == 0, cancelled.stderr
+    assert cancelled.stdout.strip() == f"job {jobs[2]}: cancelled, now cancelled"
+    assert none_left.stdout.strip() == "no queued or deferred or held or scheduled jobs to be cancelled"
+    assert states[2] is JobState.CANCELLED
+
+
+async def test_flush_sends_deferred_jobs_now_and_verbose_works_after_the_command(
+    tmp_path: Path, rc: RingCentralEmulator, relay: CaptureRelay
+) -> None:
+    settings = rc_settings(tmp_path, relay, rc, **SLOW_RETRY)
+    rc.inject(group="Heavy", status=503, times=1)
+    async with running(settings) as daemon:
+        job_id = await mail_a_fax(daemon.smtp_port or 0)
+        await until_state(daemon.store, job_id, JobState.DEFERRED)
+        flushed = await run_cli(settings, "queue", "flush", "-v")
+        await wait_until(lambda: len(rc.faxes) == 1)  # an hour early
+        rc.complete(rc.faxes[0].id)
+        await until_state(daemon.store, job_id, JobState.SENT)
+
+    assert flushed.code == 0, flushed.stderr
+    assert flushed.stdout.strip() == "1 deferred job and 0 postponed status mails due now"
+    assert f"job={job_id} state=queued" in flushed.stderr  # -v after the command shows the store's log
+
+
+async def test_purge_keeps_jobs_whose_sender_was_not_told(tmp_path: Path, relay: CaptureRelay) -> None:
+    relay.refuse = "451 4.3.0 relay down"
+    settings = settings_for(tmp_path, relay, retry={"min_backoff": 3600.0, "max_backoff": 3600.0})
+    async with running(settings) as daemon:
+        job_id = await mail_a_fax(daemon.smtp_port or 0)
+        await until_state(daemon.store, job_id, JobState.SENT)
+        await wait_until(lambda: relay.refused >= 1)
+        kept = await run_cli(settings, "queue", "purge", "--older-than", "0s")
+        relay.refuse = None
+        flushed = await run_cli(settings, "queue", "flush")
+        [told] = await relay.wait_for(1)  # an hour early
+        await eventually(lambda: _notified(daemon.store, job_id))
+        purged = await run_cli(settings, "queue", "purge", "--older-than", "0s", "--json")
+
+    assert kept.code == 0, kept.stderr
+    assert kept.stdout.startswith("deleted 0 finished jobs that finished before ")
+    assert kept.stdout.strip().endswith("; kept 1 whose sender has not been told yet")
+    assert flushed.stdout.strip() == "0 deferred jobs and 1 postponed status mail due now"
+    assert told.subject.startswith("Fax to +14155551212")
+    assert purged.json["deleted"] == 1
+
+
+async def _notified(store: Store | None, job_id: str) -> bool:
+    assert store is not None
+    job = await store.get(job_id)
+    return job is not None and job.notified_at is not None

@@ -1,13 +1,13 @@
 """Imports point downward only, one layer per package: the folder list is the architecture.
 
     commands, cli          the operator's command line
-    app                    the composition root
+    app, preflight         the composition root and the checks it runs before starting
     stages                 intake, submit, track, notify, retention
     smtp, monitor          the SMTP front; health and metrics
     queue, backends, mailer, rendering  adapters: the store, the fax services, the relay, HTML layout
     mail                   pure: what a mail says and what a status mail says
-    settings
-    models, errors, logs, sdnotify, outage   leaves
+    settings, environment  the settings, and where they are read from
+    models, errors, logs, sdnotify, outage, private   leaves
 
 Stages never import each other (their shared loop, doorbell, backoff, error boundary and alerts
 aside), and nothing but the command line imports the composition root.
@@ -21,13 +21,13 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "mail2fax"
 
 LAYERS: dict[str, int] = {
-    "models": 0, "errors": 0, "logs": 0, "sdnotify": 0, "outage": 0,
-    "settings": 1,
+    "models": 0, "errors": 0, "logs": 0, "sdnotify": 0, "outage": 0, "private": 0,
+    "settings": 1, "environment": 1,
     "mail": 2,
     "queue": 3, "backends": 3, "mailer": 3, "rendering": 3,
     "smtp": 4, "monitor": 4,
     "stages": 5,
-    "app": 6, "workers": 6, "intake_process": 6,
+    "app": 6, "workers": 6, "intake_process": 6, "preflight": 6,
     "commands": 7, "cli": 7, "__main__": 7,
 }  # fmt: skip
 STAGE_SHARED = {"stages.cycle", "stages.doorbell", "stages.backoff", "stages.boundary", "stages.alerts"}

@@ -18,10 +18,15 @@ from mail2fax.errors import Mail2FaxError
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """A command's result: ``text`` for people, ``data`` for ``--json``."""
+    """A command's result: ``text`` for people, ``data`` for ``--json``, and what failed.
+
+    ``errors`` holds one line for each part of the command that failed (a bulk move that could
+    not move some jobs); the command then exits 1 after printing the rest.
+    """
 
     text: str
     data: Any
+    errors: tuple[str, ...] = ()
 
 
 class CommandError(Mail2FaxError):

@@ -12,8 +12,8 @@ from mail2fax.backends.base import FaxBackend
 from mail2fax.backends.registry import build_backend
 from mail2fax.commands import CommandError
 from mail2fax.queue import registry
-from mail2fax.queue.files import check_owner
 from mail2fax.queue.base import Store
+from mail2fax.queue.files import check_owner
 from mail2fax.settings import Settings
 
 

@@ -118,6 +118,10 @@ class Store(Protocol):
         """
         ...
 
+    async def flush_notifications(self, now: datetime) -> int:
+        """Make every postponed status mail due now (``queue flush``); returns how many there were."""
+        ...
+
     async def count_jobs(self, *, since: datetime, sender: str | None = None) -> int: ...
 
     async def expired_documents(self, *, finished_before: datetime, max_failures: int) -> list[str]:
@@ -130,7 +134,10 @@ class Store(Protocol):
         ...
 
     async def delete_jobs(self, *, finished_before: datetime) -> int:
-        """Forget final jobs entirely (operator purge): rows, history and documents."""
+        """Forget final jobs entirely (operator purge): rows, history and documents.
+
+        A job whose sender is owed a status mail is never deleted.
+        """
         ...
 
     async def remove_orphans(self) -> int:

@@ -472,6 +472,18 @@ class SqliteStore:
             )
         return count
 
+    async def flush_notifications(self, now: datetime) -> int:
+        """Make every postponed status mail due now; returns how many there were."""
+        values = [s.value for s in FINAL_STATES]
+        marks = ", ".join("?" for _ in values)
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                f"UPDATE jobs SET notify_next_at = ? WHERE state IN ({marks}) "  # noqa: S608
+                "AND notified_at IS NULL AND notify_next_at > ?",
+                (now.timestamp(), *values, now.timestamp()),
+            )
+            return int(cursor.rowcount)
+
     async def count_jobs(self, *, since: datetime, sender: str | None = None) -> int:
         if sender is None:
             value = await self._scalar(
@@ -508,12 +520,13 @@ class SqliteStore:
             )
 
     async def delete_jobs(self, *, finished_before: datetime) -> int:
-        """Forget final jobs entirely (operator purge): rows, history and documents."""
+        """Forget final jobs whose sender was told (operator purge): rows, history and documents."""
         values = [s.value for s in FINAL_STATES]
         marks = ", ".join("?" for _ in values)
         async with self._transaction() as db:
             cursor = await db.execute(
-                f"SELECT id FROM jobs WHERE state IN ({marks}) AND finished_at < ?",  # noqa: S608
+                f"SELECT id FROM jobs WHERE state IN ({marks}) AND finished_at < ? "  # noqa: S608
+                "AND (notified_at IS NOT NULL OR notify = 0)",
                 (*values, finished_before.timestamp()),
             )
             job_ids = [row[0] for row in await cursor.fetchall()]

@@ -229,30 +229,13 @@ def session_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for each SMTP session that configure authentication.
 
     Called once at start: it reads the users (a bad hash or users file stops the daemon with a
-    ``ConfigError``) and warns about settings that weaken transport security.
+    ``ConfigError``). The warnings about weak settings come from ``mail2fax.preflight``.
     """
     smtp, auth = settings.smtp, settings.auth
     users = load_users(
         {name: secret.get_secret_value() for name, secret in auth.users.items()}, auth.users_file
     )
     tls = smtp.tls_cert is not None
-    if tls and smtp.tls_min_version in ("1.0", "1.1"):
-        log.warning(
-            "MAIL2FAX_SMTP__TLS_MIN_VERSION=%s: TLS %s is obsolete and weak; keep this listener on a "
-            "local network and set 1.2 once the old devices are gone",
-            smtp.tls_min_version,
-            smtp.tls_min_version,
-        )
-    if users and not tls and not smtp.allow_plain_auth_from_trusted:
-        log.warning(
-            "SMTP AUTH users are configured but MAIL2FAX_SMTP__TLS_CERT is not: passwords are only "
-            "taken over TLS, so nobody can log in"
-        )
-    if smtp.allow_plain_auth_from_trusted:
-        log.warning(
-            "MAIL2FAX_SMTP__ALLOW_PLAIN_AUTH_FROM_TRUSTED: passwords are accepted without TLS from %s",
-            ", ".join(str(network) for network in settings.trusted_networks) or "no network",
-        )
     log.info(
         "smtp auth",
         extra={
