@@ -11,7 +11,6 @@ import asyncio
 import email
 import email.policy
 import fnmatch
-import http.server
 import json
 import os
 import re
@@ -19,9 +18,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-import threading
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +26,7 @@ import pytest
 from aiosmtpd.smtp import SMTP
 from pydantic import BaseModel
 
+from mail2fax.environment import known_variables
 from mail2fax.settings import ENV_PREFIX, Settings, SmtpSettings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +35,12 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 UNIT = ROOT / "systemd" / "mail2fax.service"
 EXAMPLES = ROOT / "examples"
 ENV_FILES = sorted(EXAMPLES.glob("*.env"))
-EXPECTED_BACKEND = {"ringcentral-jwt": "ringcentral", "faxout": "faxout", "dry-run": "dry-run"}
+EXPECTED_BACKEND = {
+    "ringcentral-jwt": "ringcentral",
+    "faxout": "faxout",
+    "dry-run": "dry-run",
+    "docker": "dry-run",
+}
 SHUTDOWN_TIMEOUT = float(Settings.model_fields["shutdown_timeout"].default)
 DEFAULT_SMTP_PORT = int(SmtpSettings.model_fields["port"].default)
 
@@ -173,13 +176,15 @@ def test_libmagic_installed_without_recommends_and_lists_removed() -> None:
 def test_package_installed_from_the_source_tree() -> None:
     instructions = dockerfile_instructions()
     copied = " ".join(arguments for keyword, arguments in instructions if keyword == "COPY")
-    for needed in ("pyproject.toml", "README.md", "mail2fax/"):
+    for needed in ("pyproject.toml", "README.md", "constraints.txt", "mail2fax/"):
         assert needed in copied, f"{needed} is not copied into the image"
     pip = [
         arguments for keyword, arguments in instructions if keyword == "RUN" and "pip install" in arguments
     ]
     assert len(pip) == 1, pip
     assert "--no-cache-dir" in pip[0]
+    # The pins apply to the build's own isolated environment too (setuptools), hence the variable.
+    assert re.search(r"\bPIP_CONSTRAINT=/src/constraints\.txt pip install\b", pip[0]), pip[0]
 
 
 def test_runs_as_a_non_root_user_created_in_the_image() -> None:
@@ -202,10 +207,13 @@ def test_runs_as_a_non_root_user_created_in_the_image() -> None:
         arguments for keyword, arguments in instructions if keyword == "RUN" and "useradd" in arguments
     ]
     assert len(created) == 1
-    uid = re.search(r"--uid\s+(\d+)", created[0])
-    assert uid
-    assert int(uid.group(1)) >= 1000
-    assert re.search(rf"\b{re.escape(user)}\s*(&&|$)", created[0]), "USER names another account"
+    # By number, so that Kubernetes' runAsNonRoot can tell without reading /etc/passwd.
+    uid, _, gid = user.partition(":")
+    assert uid.isdigit(), f"USER {user}: give the uid as a number"
+    assert gid.isdigit(), f"USER {user}: give the gid as a number"
+    assert int(uid) >= 10000, "a uid above the host's own users"
+    assert re.search(rf"useradd [^&]*--uid {uid}\b", created[0]), "USER is not the account created"
+    assert re.search(rf"groupadd [^&]*--gid {gid}\b", created[0]), "USER's group is not the one created"
 
 
 def test_data_volume_and_environment() -> None:
@@ -241,60 +249,6 @@ def test_command_is_mail2fax_serve() -> None:
     assert entrypoints[-1] + commands[-1] == [console_script(), "serve"]
 
 
-class _Health(http.server.BaseHTTPRequestHandler):
-    status_code = 200
-
-    def do_GET(self) -> None:
-        code = self.status_code if self.path == "/healthz" else 404
-        self.send_response(code)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture(params=[200, 503], ids=["healthy", "unhealthy"])
-def health_server(request: pytest.FixtureRequest) -> Iterator[tuple[int, int]]:
-    handler = type("Handler", (_Health,), {"status_code": request.param})
-    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1], request.param
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-def _healthcheck_command() -> list[str]:
-    checks = [arguments for keyword, arguments in dockerfile_instructions() if keyword == "HEALTHCHECK"]
-    assert len(checks) == 1, "exactly one HEALTHCHECK"
-    _, sep, command = checks[0].partition("CMD ")
-    assert sep, checks[0]
-    argv = exec_form(command)
-    assert argv[:2] == ["python", "-c"], "slim images have no curl: check with Python"
-    assert "/healthz" in argv[2]
-    return argv
-
-
-def test_healthcheck_follows_the_healthz_answer(health_server: tuple[int, int]) -> None:
-    port, status_code = health_server
-    argv = _healthcheck_command()
-    env = {"PATH": os.environ.get("PATH", ""), "MAIL2FAX_METRICS__PORT": str(port)}
-    result = subprocess.run(
-        [sys.executable, *argv[1:]], env=env, capture_output=True, timeout=30, check=False
-    )
-    assert (result.returncode == 0) == (status_code == 200), result.stderr
-
-
-def test_healthcheck_defaults_to_the_image_metrics_port() -> None:
-    argv = _healthcheck_command()
-    assert f"'{dockerfile_env()['MAIL2FAX_METRICS__PORT']}'" in argv[2]
-
-
 def test_dockerignore_keeps_secrets_and_clutter_out_but_not_the_sources() -> None:
     patterns = [
         line.strip()
@@ -321,28 +275,44 @@ HARDENING = {
     "LockPersonality": "yes",
     "MemoryDenyWriteExecute": "yes",
     "SystemCallArchitectures": "native",
+    "RemoveIPC": "yes",
     "RestrictRealtime": "yes",
     "RestrictSUIDSGID": "yes",
 }
 REPEATABLE = {"Environment", "SystemCallFilter", "LoadCredential"}
 
 
-def test_unit_is_a_notify_service_run_by_a_dynamic_user() -> None:
+def test_unit_is_a_notify_service_run_by_the_mail2fax_user() -> None:
     assert one("Type") == "notify"
-    assert one("EnvironmentFile") == "/etc/mail2fax/mail2fax.env"
-    assert one("DynamicUser") == "yes"
+    assert one("User") == "mail2fax"
+    assert one("Group") == "mail2fax"
     assert one("StateDirectory") == "mail2fax"
+    assert one("StateDirectoryMode") == "0700"
+    assert one("UMask") == "0077"
     assert "MAIL2FAX_DATA_DIR=/var/lib/mail2fax" in service()["Environment"]
     assert one("Restart") == "on-failure"
     assert one("KillSignal") == "SIGTERM"
     assert unit_sections()["Install"]["WantedBy"] == ["multi-user.target"]
 
 
-def test_unit_runs_mail2fax_serve() -> None:
+def test_the_unit_user_is_the_one_sysusers_creates() -> None:
+    entries = [
+        shlex.split(line)
+        for line in (ROOT / "systemd" / "mail2fax.sysusers").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert entries == [
+        ["u", one("User"), "-", "mail2fax SMTP-to-fax bridge", "/var/lib/mail2fax", "/usr/sbin/nologin"]
+    ]
+
+
+def test_unit_runs_mail2fax_serve_with_the_documented_env_file() -> None:
     argv = shlex.split(one("ExecStart"))
     assert Path(argv[0]).is_absolute()
     assert Path(argv[0]).name == console_script()
-    assert argv[1:] == ["serve"]
+    assert argv[1:] == ["--env-file", "/etc/mail2fax/mail2fax.env", "serve"]
+    # mail2fax reads the file itself, as every command does; systemd's own parser would differ.
+    assert "EnvironmentFile" not in service()
 
 
 @pytest.mark.parametrize(("key", "value"), sorted(HARDENING.items()))
@@ -440,7 +410,11 @@ def test_env_example_reads_the_same_everywhere(path: Path) -> None:
         assert "${" not in value, f"{where}: python-dotenv would expand it"
 
 
-@pytest.mark.parametrize("path", ENV_FILES, ids=[path.name for path in ENV_FILES])
+# docker.env names files that exist only in the container: tests/test_container.py loads it there.
+HOST_ENV_FILES = [path for path in ENV_FILES if path.name != "docker.env"]
+
+
+@pytest.mark.parametrize("path", HOST_ENV_FILES, ids=[path.name for path in HOST_ENV_FILES])
 def test_env_example_loads(path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(ENV_PREFIX):
@@ -451,7 +425,7 @@ def test_env_example_loads(path: Path, tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_every_mentioned_variable_exists() -> None:
-    names = settings_variables()
+    names = known_variables()
     files = [DOCKERFILE, UNIT, *sorted(p for p in EXAMPLES.rglob("*") if p.is_file())]
     for path in files:
         mentioned = set(MENTION.findall(path.read_text(encoding="utf-8")))
@@ -480,7 +454,7 @@ def test_docker_run_example_matches_the_image() -> None:
     command = " ".join(script.replace("\\\n", " ").split())
     assert f"-p {DEFAULT_SMTP_PORT}:{DEFAULT_SMTP_PORT}" in command
     assert "-v mail2fax-data:/var/lib/mail2fax" in command
-    assert "--env-file " in command
+    assert "--env-file examples/docker.env" in command
     stop = re.search(r"--stop-timeout (\d+)", command)
     assert stop
     assert int(stop.group(1)) > SHUTDOWN_TIMEOUT
