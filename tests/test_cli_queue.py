@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mail2fax.models import Actor, Job, JobState
 from mail2fax.queue.base import Store
+from mail2fax.queue.registry import open_store
 from mail2fax.settings import Settings
 from tests.capture import CaptureRelay
 from tests.cli_runner import run_cli
@@ -346,24 +347,26 @@ async def test_configuration_errors_exit_2(tmp_path: Path) -> None:
     assert result.error == "mail2fax: configuration error: MAIL2FAX_BACKEND is required"
 
 
-async def test_bulk_moves_by_state_by_ids_and_all(
-    tmp_path: Path, rc: RingCentralEmulator, relay: CaptureRelay
-) -> None:
-    settings = rc_settings(tmp_path, relay, rc, **SLOW_RETRY)
-    rc.inject(group="Heavy", status=503, times=3)
-    async with running(settings) as daemon:
-        jobs = [await mail_a_fax(daemon.smtp_port or 0, subject=f"Order {n}") for n in range(3)]
-        for job_id in jobs:
-            await until_state(daemon.store, job_id, JobState.DEFERRED)
+async def test_bulk_moves_by_state_by_ids_and_all(tmp_path: Path, relay: CaptureRelay) -> None:
+    # No daemon runs, so the jobs stay where the commands put them.
+    settings = settings_for(tmp_path, relay)
+    await (await open_store(settings)).close()
+    document = tmp_path / "letter.pdf"
+    document.write_bytes(pdf_bytes())
+    jobs = []
+    for _ in range(3):
+        sent = await run_cli(settings, "send", "--to", "4155551212", str(document))
+        assert sent.code == 0, sent.stderr
+        jobs.append(sent.stdout.splitlines()[0])
 
-        held = await run_cli(settings, "queue", "hold", "--state", "deferred")
-        wrong_state = await run_cli(settings, "queue", "hold", "--state", "sent")
-        nothing = await run_cli(settings, "queue", "release")
-        some = await run_cli(settings, "queue", "release", jobs[0], "000000000000", jobs[1], "--json")
-        await wait_until(lambda: len(rc.faxes) == 2)
-        cancelled = await run_cli(settings, "queue", "cancel", "--all")
-        none_left = await run_cli(settings, "queue", "cancel", "--all")
-        states = [await state_of(daemon.store, job_id) for job_id in jobs]
+    held = await run_cli(settings, "queue", "hold", "--state", "queued")
+    wrong_state = await run_cli(settings, "queue", "hold", "--state", "sent")
+    nothing = await run_cli(settings, "queue", "release")
+    both = await run_cli(settings, "queue", "release", jobs[0], "--all")
+    some = await run_cli(settings, "queue", "release", jobs[0], "000000000000", jobs[1], "--json")
+    cancelled = await run_cli(settings, "queue", "cancel", "--all")
+    none_left = await run_cli(settings, "queue", "cancel", "--all")
+    listed = await run_cli(settings, "queue", "list", "--all", "--json")
 
     assert held.code == 0, held.stderr
     assert sorted(held.stdout.splitlines()) == sorted(f"job {j}: held until released, now held" for j in jobs)
@@ -371,6 +374,7 @@ async def test_bulk_moves_by_state_by_ids_and_all(
     assert "invalid choice: 'sent'" in wrong_state.stderr
     assert nothing.code == 2
     assert "name one or more JOBs, or use --state or --all" in nothing.stderr
+    assert both.code == 2
     assert some.code == 1
     assert some.error == "mail2fax: no job '000000000000' in the queue"
     assert [(entry["id"], entry.get("state")) for entry in some.json] == [
@@ -379,9 +383,9 @@ async def test_bulk_moves_by_state_by_ids_and_all(
         (jobs[1], "queued"),
     ]
     assert cancelled.code == 0, cancelled.stderr
-    assert cancelled.stdout.strip() == f"job {jobs[2]}: cancelled, now cancelled"
+    assert sorted(cancelled.stdout.splitlines()) == sorted(f"job {j}: cancelled, now cancelled" for j in jobs)
     assert none_left.stdout.strip() == "no queued or deferred or held or scheduled jobs to be cancelled"
-    assert states[2] is JobState.CANCELLED
+    assert {entry["id"]: entry["state"] for entry in listed.json} == dict.fromkeys(jobs, "cancelled")
 
 
 async def test_flush_sends_deferred_jobs_now_and_verbose_works_after_the_command(

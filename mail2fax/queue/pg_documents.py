@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 
 from mail2fax.models import Document, StoredDocument
+from mail2fax.private import private_directory, private_file
 
 CHUNK = 1024 * 1024
 CACHE_PREFIX = "cache-"
@@ -66,9 +67,10 @@ class DocumentCache:
             target = Path(document.path)
             if await asyncio.to_thread(_has_size, target, document.size):
                 continue
-            await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(private_directory, target.parent)
             partial = target.with_suffix(".part")
-            handle = await asyncio.to_thread(partial.open, "wb")
+            descriptor = await asyncio.to_thread(private_file, partial, exclusive=False)
+            handle = os.fdopen(descriptor, "wb")
             try:
                 async with conn.cursor() as cursor:
                     async for (data,) in cursor.stream(

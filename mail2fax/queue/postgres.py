@@ -482,6 +482,14 @@ class PostgresStore:
         )
         return int(rows[0][0]) if rows else 0
 
+    async def flush_notifications(self, now: datetime) -> int:
+        rows = await self._execute(
+            f"UPDATE jobs SET notify_next_at = %(now)s WHERE {FINAL_CONDITION} "  # noqa: S608
+            "AND notified_at IS NULL AND notify_next_at > %(now)s RETURNING id",
+            {"now": now.timestamp()},
+        )
+        return len(rows)
+
     async def count_jobs(self, *, since: datetime, sender: str | None = None) -> int:
         if sender is None:
             rows = await self._execute(
@@ -514,7 +522,8 @@ class PostgresStore:
     async def delete_jobs(self, *, finished_before: datetime) -> int:
         rows = await self._execute(
             "WITH gone AS (DELETE FROM jobs WHERE state = ANY(%(final)s) AND finished_at < %(before)s "
-            "RETURNING id), keys AS (DELETE FROM duplicate_keys WHERE job_id IN (SELECT id FROM gone)) "
+            "AND (notified_at IS NOT NULL OR notify = 0) RETURNING id), "
+            "keys AS (DELETE FROM duplicate_keys WHERE job_id IN (SELECT id FROM gone)) "
             "SELECT id FROM gone",
             {"final": FINAL, "before": finished_before.timestamp()},
         )
