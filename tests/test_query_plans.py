@@ -156,8 +156,13 @@ PLANS: dict[str, Plan] = {
     "SELECT at, state, detail, actor FROM events WHERE job_id = ? ORDER BY id": Plan(
         "operator", ("SEARCH events USING INDEX events_by_job (job_id=?)",)
     ),
-    "SELECT id FROM jobs WHERE state IN (?, …) AND finished_at < ?": Plan(
+    "SELECT id FROM jobs WHERE state IN (?, …) AND finished_at < ? "
+    "AND (notified_at IS NOT NULL OR notify = 0)": Plan(
         "operator", ("SEARCH jobs USING INDEX jobs_by_state_age (state=?)",)
+    ),
+    "UPDATE jobs INDEXED BY jobs_awaiting_notification SET notify_next_at = ? "
+    f"WHERE notified_at IS NULL AND {schema.FINAL_CONDITION} AND notify_next_at > ?": Plan(
+        "operator", ("SCAN jobs USING INDEX jobs_awaiting_notification",)
     ),
     "DELETE FROM jobs WHERE id = ?": Plan(
         "operator", ("SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)",)
@@ -230,6 +235,7 @@ async def drive(store: Store) -> dict[str, Callable[[], Awaitable[Any]]]:
         "awaiting_notification": lambda: store.awaiting_notification(NOW, 100),
         "mark_notified": lambda: store.mark_notified(first.id, NOW, "sent"),
         "postpone_notification": lambda: store.postpone_notification(first.id, NOW),
+        "flush_notifications": lambda: store.flush_notifications(NOW),
         "count_jobs": lambda: _both(
             store.count_jobs(since=since), store.count_jobs(since=since, sender="a@x")
         ),

@@ -351,6 +351,13 @@ async def test_listing_counting_and_deleting(any_store: Store) -> None:
         old.id, [JobState.SUBMITTED], JobState.SENT, actor=Actor.TRACK, now=NOW, finished_at=NOW
     )
     assert await store.delete_jobs(finished_before=NOW) == 0
+    # The sender is owed a status mail: the job is kept, however old, until it is sent.
+    assert await store.delete_jobs(finished_before=NOW + timedelta(seconds=1)) == 0
+    await store.postpone_notification(old.id, NOW + timedelta(hours=1))
+    assert await store.flush_notifications(NOW) == 1
+    assert [j.id for j in await store.awaiting_notification(NOW, 10)] == [old.id]
+    await store.mark_notified(old.id, NOW, "status mail sent")
+    assert await store.flush_notifications(NOW) == 0
     assert await store.delete_jobs(finished_before=NOW + timedelta(seconds=1)) == 1
     assert await store.get(old.id) is None
     assert await store.events(old.id) == []

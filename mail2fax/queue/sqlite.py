@@ -474,13 +474,11 @@ class SqliteStore:
 
     async def flush_notifications(self, now: datetime) -> int:
         """Make every postponed status mail due now; returns how many there were."""
-        values = [s.value for s in FINAL_STATES]
-        marks = ", ".join("?" for _ in values)
         async with self._transaction() as db:
             cursor = await db.execute(
-                f"UPDATE jobs SET notify_next_at = ? WHERE state IN ({marks}) "  # noqa: S608
-                "AND notified_at IS NULL AND notify_next_at > ?",
-                (now.timestamp(), *values, now.timestamp()),
+                "UPDATE jobs INDEXED BY jobs_awaiting_notification SET notify_next_at = ? "  # noqa: S608
+                f"WHERE notified_at IS NULL AND {FINAL_CONDITION} AND notify_next_at > ?",
+                (now.timestamp(), now.timestamp()),
             )
             return int(cursor.rowcount)
 
