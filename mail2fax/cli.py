@@ -158,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.umask(PRIVATE_UMASK)
     try:
         # Rendering a mail sends nothing, so it works without a fax backend configured.
-        loaded = load(args.env_file, **({"backend": "dry-run"} if args.command == "render" else {}))
+        loaded = load(args.env_file, backend="dry-run") if args.command == "render" else load(args.env_file)
         if args.command == "serve":
             return _serve(loaded)
         if args.command == "check-config":

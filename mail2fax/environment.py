@@ -97,7 +97,9 @@ def _file_names(path: Path) -> list[str]:
     return [name for name in dotenv_values(stream=StringIO(text)) if name]
 
 
-def load(env_file: Path | None = None, environ: Mapping[str, str] | None = None, **overrides: Any) -> Loaded:
+def load(
+    env_file: Path | None = None, *, environ: Mapping[str, str] | None = None, **overrides: Any
+) -> Loaded:
     """Read the settings from the environment and the env file; ConfigError names what is wrong.
 
     ``overrides`` are settings given by the command itself, which win over both.
