@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mail2fax.commands.queue import cancel_job
+from mail2fax.commands.moves import move_jobs
 from mail2fax.models import JobState
 from tests.capture import CaptureRelay
 from tests.conftest import eventually, ringcentral_overrides, running, settings_for, wait_until
@@ -61,7 +61,7 @@ async def test_a_job_waiting_for_its_turn_is_queued_and_can_be_cancelled(
         waiting = next(job for job in await store.list_jobs() if job.subject == "second")
         await wait_until(lambda: "heavy: waiting" in caplog.text)
         assert (await store.get(waiting.id)).state is JobState.QUEUED  # type: ignore[union-attr]
-        report = await cancel_job(settings, waiting.id)
+        report = await move_jobs(settings, "cancel", [waiting.id])
         assert "cancelled" in report.text
 
         async def told() -> bool:
