@@ -21,6 +21,7 @@ from mail2fax.mailer import Mailer
 from mail2fax.monitor.http import MetricsServer, daemon_routes
 from mail2fax.monitor.metrics import Metrics
 from mail2fax.queue.base import Store
+from mail2fax.queue.files import check_owner
 from mail2fax.queue.registry import open_store
 from mail2fax.rendering.pool import Renderer, RenderLimits
 from mail2fax.settings import MiB, Settings
@@ -147,6 +148,8 @@ class Daemon:
         settings = self.settings
         for warning in preflight.check(settings):
             log.warning("%s", warning)
+        # Before anything is written into the data directory: it must be this user's.
+        check_owner(settings.database_path, settings.spool_dir)
         with only_daemon_on(settings.data_dir):
             await self._run(stop)
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mail2fax.errors import ConfigError, Mail2FaxError
+from mail2fax.private import FILE_MODE, private_directory
 from mail2fax.settings import Settings
 
 log = logging.getLogger("mail2fax.workers")
@@ -67,8 +68,8 @@ def intake_processes(settings: Settings) -> int:
 def only_daemon_on(data_dir: Path) -> Iterator[None]:
     """Hold the data directory for one daemon: with shared ports, a second one could otherwise start."""
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(data_dir / "daemon.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        private_directory(data_dir)
+        descriptor = os.open(data_dir / "daemon.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
     except OSError:
         yield  # opening the store reports what is wrong with the directory
         return
