@@ -88,7 +88,7 @@ async def test_copy_moves_every_job_and_converges_when_run_again(
         await shared.close()
 
     listed = await run_cli(
-        settings_for(tmp_path / "operator", relay, database_url=pg_url), "queue", "list", "--json"
+        settings_for(tmp_path / "operator", relay, database_url=pg_url), "queue", "list", "--all", "--json"
     )
     assert listed.code == 0, listed.stderr
     assert {job["id"] for job in listed.json} == {queued.id, sending.id, done.id, late.id}
