@@ -7,15 +7,14 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
-
-import httpx
 
 from mail2fax import preflight, sdnotify
 from mail2fax.backends.base import FaxBackend
-from mail2fax.backends.registry import build_backend
+from mail2fax.backends.registry import build_backend, http_client
 from mail2fax.backends.watch import BackendWatch, WatchedBackend
+from mail2fax.clock import utcnow
 from mail2fax.errors import StartupError
 from mail2fax.mailer import Mailer
 from mail2fax.monitor.http import MetricsServer, daemon_routes
@@ -44,10 +43,6 @@ log = logging.getLogger("mail2fax")
 
 class Stage(Protocol):
     async def run(self, stopping: asyncio.Event) -> None: ...
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def intake_rules(settings: Settings) -> IntakeRules:
@@ -155,7 +150,7 @@ class Daemon:
 
     async def _run(self, stop: asyncio.Event) -> None:
         settings = self.settings
-        store = await open_store(settings, on_transition=self.metrics.observe_transition)
+        store = await open_store(settings, on_transition=self.metrics.observe_transition, wall=self.clock)
         self.store = store
         try:
             removed = await store.remove_orphans()
@@ -164,10 +159,15 @@ class Daemon:
                     "removed the spool directories of mails that were never accepted",
                     extra={"count": removed},
                 )
-            timeout = httpx.Timeout(settings.ringcentral.timeout, connect=15.0)
-            async with httpx.AsyncClient(timeout=timeout) as client:
+            async with http_client(settings) as client:
                 backend = WatchedBackend(
-                    build_backend(settings, client, on_response=self.metrics.observe_response, journal=store),
+                    build_backend(
+                        settings,
+                        client,
+                        on_response=self.metrics.observe_response,
+                        journal=store,
+                        wall=self.clock,
+                    ),
                     self.backend_watch,
                 )
                 try:

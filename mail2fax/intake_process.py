@@ -10,7 +10,8 @@ import signal
 import sys
 
 from mail2fax import logs
-from mail2fax.app import intake_rules, render_limits, server_tls, smtp_listener, utcnow
+from mail2fax.app import intake_rules, render_limits, server_tls, smtp_listener
+from mail2fax.clock import utcnow
 from mail2fax.queue.registry import open_store
 from mail2fax.rendering.pool import Renderer
 from mail2fax.smtp.gate import build_gate

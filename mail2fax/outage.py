@@ -19,10 +19,6 @@ class Outage:
         self._facts = facts
         self.cause: str | None = None
 
-    @property
-    def ongoing(self) -> bool:
-        return self.cause is not None
-
     def failing(
         self,
         cause: BaseException | str,

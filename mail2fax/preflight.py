@@ -23,12 +23,7 @@ from mail2fax.smtp.tls import server_tls_context
 def check(settings: Settings) -> list[str]:
     """Raise ConfigError for the first setting that stops the daemon; return the warnings."""
     _check_cover(settings)
-    NumberPolicy.build(
-        countries=settings.effective_allowed_countries,
-        blocked_types=settings.blocked_number_types,
-        allowed_prefixes=settings.allowed_prefixes,
-        denied_prefixes=settings.denied_prefixes,
-    )
+    NumberPolicy.from_settings(settings)
     if settings.allowed_senders:
         SenderList(settings.allowed_senders)
     _check_ports(settings)

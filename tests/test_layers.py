@@ -7,7 +7,7 @@
     queue, backends, mailer, rendering  adapters: the store, the fax services, the relay, HTML layout
     mail                   pure: what a mail says and what a status mail says
     settings, environment  the settings, and where they are read from
-    models, errors, logs, sdnotify, outage, private   leaves
+    models, errors, logs, sdnotify, outage, private, clock   leaves
 
 Stages never import each other (their shared loop, doorbell, backoff, error boundary and alerts
 aside), and nothing but the command line imports the composition root.
@@ -21,7 +21,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "mail2fax"
 
 LAYERS: dict[str, int] = {
-    "models": 0, "errors": 0, "logs": 0, "sdnotify": 0, "outage": 0, "private": 0,
+    "models": 0, "errors": 0, "logs": 0, "sdnotify": 0, "outage": 0, "private": 0, "clock": 0,
     "settings": 1, "environment": 1,
     "mail": 2,
     "queue": 3, "backends": 3, "mailer": 3, "rendering": 3,

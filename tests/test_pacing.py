@@ -156,17 +156,6 @@ async def test_malformed_headers_are_ignored(fake: FakeTime) -> None:
     assert pacer.snapshot()[HEAVY]["limit"] == 3
 
 
-async def test_wait_ready_waits_for_a_slot_without_taking_it(fake: FakeTime) -> None:
-    pacer = make(fake, limit=1, window=20.0)
-    await pacer.acquire(HEAVY)
-    await pacer.wait_ready(HEAVY)
-    assert fake.now == pytest.approx(1020.0)
-    await pacer.wait_ready(HEAVY)  # the slot is still free
-    assert fake.now == pytest.approx(1020.0)
-    await pacer.acquire(HEAVY)
-    assert fake.now == pytest.approx(1020.0)
-
-
 async def test_concurrent_callers_share_one_budget(fake: FakeTime) -> None:
     pacer = make(fake, limit=2, window=10.0)
     starts: list[float] = []

@@ -23,6 +23,7 @@ from mail2fax.backends.base import (
     TrackedFax,
 )
 from mail2fax.backends.request_json import fax_request_json
+from mail2fax.clock import WallClock, utcnow
 from mail2fax.errors import TemporaryBackendError
 from mail2fax.models import Job, StoredDocument
 from mail2fax.private import FILE_MODE, new_private_directory, private_directory, private_file, write_private
@@ -33,8 +34,9 @@ COMPLETE = "complete"
 class DryRunBackend:
     name = "dry-run"
 
-    def __init__(self, outbox: Path):
+    def __init__(self, outbox: Path, *, wall: WallClock = utcnow):
         self._outbox = outbox
+        self._wall = wall
 
     async def ready(self) -> None:
         return None
@@ -59,7 +61,7 @@ class DryRunBackend:
         shutil.rmtree(directory, ignore_errors=True)
         private_directory(self._outbox)
         new_private_directory(directory)
-        body = json.dumps(fax_request_json(job), indent=2, ensure_ascii=False)
+        body = json.dumps(fax_request_json(job, now=self._wall()), indent=2, ensure_ascii=False)
         write_private(directory / "request.json", (body + "\n").encode("utf-8"))
         for document in documents:
             stem = f"{document.position + 1:02d}-{document.filename}"

@@ -16,6 +16,7 @@ from typing import IO, Any
 import httpx
 
 from mail2fax.backends.base import FaxStatus, Outcome, RecoveryResult, Settlement, Submission, TrackedFax
+from mail2fax.clock import WallClock, utcnow
 from mail2fax.errors import (
     BackendAuthError,
     PermanentBackendError,
@@ -81,15 +82,16 @@ def form_fields(job: Job, settings: FaxOutSettings, *, now: datetime) -> list[tu
 class FaxOutBackend:
     name = "faxout"
 
-    def __init__(self, settings: FaxOutSettings, client: httpx.AsyncClient):
+    def __init__(self, settings: FaxOutSettings, client: httpx.AsyncClient, *, wall: WallClock = utcnow):
         self._settings = settings
         self._client = client
+        self._wall = wall
 
     async def ready(self) -> None:
         return None
 
     async def submit(self, job: Job, documents: Sequence[StoredDocument]) -> Submission:
-        fields = form_fields(job, self._settings, now=datetime.now(UTC))
+        fields = form_fields(job, self._settings, now=self._wall())
         with contextlib.ExitStack() as stack:
             files: list[tuple[str, tuple[str, IO[bytes], str]]] = []
             for doc in documents:

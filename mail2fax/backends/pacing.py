@@ -29,9 +29,10 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
+from mail2fax.clock import WallClock, utcnow
 from mail2fax.errors import StoreError
 from mail2fax.models import RateSlot, RateWindow
 from mail2fax.settings import RingCentralSettings
@@ -44,7 +45,6 @@ LIGHT = "light"
 AUTH = "auth"
 
 Clock = Callable[[], float]
-WallClock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[object]]
 REMEMBERED = (HEAVY, AUTH)
 # How far back a journal is read: longer than any window or Retry-After the pacer accepts.
@@ -63,10 +63,6 @@ class PacingJournal(Protocol):
     async def take_rate_slot(self, group: str, at: datetime, limit: int, window: float) -> RateSlot: ...
 
     async def finish_rate_slot(self, slot: int, at: datetime) -> None: ...
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(slots=True)
@@ -125,7 +121,7 @@ class RatePacer:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         journal: PacingJournal | None = None,
-        wall: WallClock = _utcnow,
+        wall: WallClock = utcnow,
         remembered: Collection[str] = REMEMBERED,
     ) -> None:
         self._clock = clock
@@ -148,6 +144,7 @@ class RatePacer:
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
         journal: PacingJournal | None = None,
+        wall: WallClock = utcnow,
     ) -> RatePacer:
         window = settings.limit_window
         limits = {
@@ -156,7 +153,7 @@ class RatePacer:
             LIGHT: (settings.light_limit, window),
             AUTH: (settings.auth_limit, window),
         }
-        return cls(limits, clock=clock, sleep=sleep, journal=journal)
+        return cls(limits, clock=clock, sleep=sleep, journal=journal, wall=wall)
 
     def _group(self, name: str) -> _Group:
         try:
@@ -211,12 +208,6 @@ class RatePacer:
                 log.warning("cannot take a shared %s rate-limit slot from the queue: %s", group, exc)
             self._journal_failing = True
             return RateSlot(None)
-
-    async def wait_ready(self, group: str) -> None:
-        """Wait until ``group`` has a free slot, without taking it."""
-        await self.restore()
-        while (wait := self.wait_time(group)) > 0:
-            await self._sleep(wait)
 
     async def restore(self) -> None:
         """Read the journal once: the remembered groups' recent requests and pauses."""

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from mail2fax.backends.ringcentral_wire import utc_text
 from mail2fax.models import Job
 
 
-def utc_stamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def fax_request_json(job: Job, *, now: datetime | None = None) -> dict[str, Any]:
+def fax_request_json(job: Job, *, now: datetime) -> dict[str, Any]:
+    """The request's JSON part; a send time that ``now`` has reached is left out (send at once)."""
     to: list[dict[str, str]] = []
     for recipient in job.recipients:
         entry = {"phoneNumber": recipient.number}
@@ -28,6 +26,6 @@ def fax_request_json(job: Job, *, now: datetime | None = None) -> dict[str, Any]
     elif cover.kind == "index" and cover.index is not None:
         body["coverIndex"] = cover.index
     send_at = job.options.send_at
-    if send_at is not None and send_at > (now or datetime.now(UTC)):
-        body["sendTime"] = utc_stamp(send_at)
+    if send_at is not None and send_at > now:
+        body["sendTime"] = utc_text(send_at)
     return body

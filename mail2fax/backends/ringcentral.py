@@ -38,6 +38,7 @@ from mail2fax.backends.ringcentral_wire import (
     retry_after,
     utc_text,
 )
+from mail2fax.clock import WallClock, utcnow
 from mail2fax.errors import (
     BackendAuthError,
     PermanentBackendError,
@@ -82,7 +83,7 @@ class RingCentralBackend:
     worker (one is made from ``settings`` if none is given, keeping its windows in ``journal``).
     ``on_response(group, status)`` is called after every answer, so metrics can count requests
     and 429s. ``page_size`` is the ``perPage`` of message-store listings; ``clock`` (monotonic
-    seconds) times token lifetimes.
+    seconds) times token lifetimes; ``wall`` is the time of day (send times, recovery's grace).
     Timeouts are the client's own.
     """
 
@@ -98,15 +99,19 @@ class RingCentralBackend:
         on_response: Callable[[str, int], None] | None = None,
         page_size: int = 1000,
         clock: Callable[[], float] = time.monotonic,
+        wall: WallClock = utcnow,
     ) -> None:
         self._settings = settings
         self._client = client
-        self._pacer = pacer if pacer is not None else RatePacer.from_settings(settings, journal=journal)
+        self._wall = wall
+        self._pacer = (
+            pacer if pacer is not None else RatePacer.from_settings(settings, journal=journal, wall=wall)
+        )
         self._on_response = on_response
         self._page_size = page_size
         self._base = settings.server_url.rstrip("/")
         self._auth = TokenManager(
-            settings, client, self._send, window=lambda: self._pacer.window(AUTH), clock=clock
+            settings, client, self._send, window=lambda: self._pacer.window(AUTH), clock=clock, wall=wall
         )
         # Faxes RingCentral answered 404 for: gone for good, not asked about again.
         self._gone: set[str] = set()
@@ -120,7 +125,7 @@ class RingCentralBackend:
     # -- the FaxBackend protocol -------------------------------------------------------------
 
     async def submit(self, job: Job, documents: Sequence[StoredDocument]) -> Submission:
-        body = await multipart_body(fax_request_json(job), documents)
+        body = await multipart_body(fax_request_json(job, now=self._wall()), documents)
         response = await self._api(HEAVY, "POST", FAX_PATH, body=body, uncertain=True)
         record = json_body(response)
         result = submission(record, [recipient.number for recipient in job.recipients])
@@ -193,7 +198,7 @@ class RingCentralBackend:
         # AMBIGUOUS, never a sent fax into NOT_SENT.
         since = started - CLOCK_SKEW
         records = await self._list(since)
-        waited = (datetime.now(UTC) - started).total_seconds()
+        waited = (self._wall() - started).total_seconds()
         grace = self._settings.listing_grace
         result = settle(records, job, known_ids, since=since, waited=waited, grace=grace)
         if result.settlement is Settlement.FOUND and result.submission is not None:
@@ -348,7 +353,7 @@ class RingCentralBackend:
             response = await self._send(group, request, uncertain=uncertain)
         if response.is_success or (missing_ok and response.status_code == 404):
             return response
-        raise classify(response, window=self._pacer.window(group), uncertain=uncertain)
+        raise classify(response, window=self._pacer.window(group), now=self._wall(), uncertain=uncertain)
 
     async def _send(self, group: str, request: httpx.Request, *, uncertain: bool = False) -> httpx.Response:
         """Send in ``group``'s turn; learn its rate-limit headers; translate transport errors.
@@ -376,7 +381,7 @@ class RingCentralBackend:
             await self._pacer.remember_request(group, permit)
         self._pacer.observe(group, response.headers)
         if response.status_code == 429:
-            seconds = self._pacer.penalize(group, retry_after(response.headers))
+            seconds = self._pacer.penalize(group, retry_after(response.headers, self._wall()))
             log.warning("ringcentral rate limit hit group=%s; group paused for %.0fs", group, seconds)
             await self._pacer.remember_pause(group)
         if self._on_response is not None:

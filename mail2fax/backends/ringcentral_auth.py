@@ -19,6 +19,7 @@ import httpx
 
 from mail2fax.backends.pacing import AUTH
 from mail2fax.backends.ringcentral_wire import classify, json_body
+from mail2fax.clock import WallClock, utcnow
 from mail2fax.errors import BackendAuthError, TemporaryBackendError
 from mail2fax.settings import RingCentralSettings
 
@@ -58,22 +59,20 @@ class TokenManager:
         *,
         window: Callable[[], float],
         clock: Callable[[], float] = time.monotonic,
+        wall: WallClock = utcnow,
     ) -> None:
         self._settings = settings
         self._client = client
         self._send = send
         self._window = window
         self._clock = clock
+        self._wall = wall
         self._session: _Session | None = None
         self._lock = asyncio.Lock()
 
     @property
     def grant(self) -> str:
         return "jwt" if self._settings.jwt is not None else "password"
-
-    @property
-    def has_session(self) -> bool:
-        return self._session is not None
 
     async def token(self) -> str:
         """A valid access token; refreshes ahead of expiry, logs in when there is no session."""
@@ -164,7 +163,7 @@ class TokenManager:
     async def _request(self, form: dict[str, str], *, refreshing: bool) -> str:
         response = await self._send(AUTH, self._build(TOKEN_PATH, form))
         if not response.is_success:
-            error = classify(response, window=self._window(), auth=True)
+            error = classify(response, window=self._window(), now=self._wall(), auth=True)
             if isinstance(error, BackendAuthError) and not refreshing:
                 log.error("ringcentral login refused: %s", error)
             raise error

@@ -137,7 +137,7 @@ async def multipart_body(envelope: Mapping[str, Any], documents: Sequence[Stored
     return MultipartBody(envelope, sized)
 
 
-def retry_after(headers: httpx.Headers, now: datetime | None = None) -> float | None:
+def retry_after(headers: httpx.Headers, now: datetime) -> float | None:
     """``Retry-After`` in seconds (delta-seconds or an HTTP date), capped at an hour."""
     value = headers.get("retry-after")
     if value is None:
@@ -152,7 +152,7 @@ def retry_after(headers: httpx.Headers, now: datetime | None = None) -> float | 
             return None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        seconds = (moment - (now or datetime.now(UTC))).total_seconds()
+        seconds = (moment - now).total_seconds()
     if not math.isfinite(seconds):
         return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
@@ -184,7 +184,7 @@ def error_details(response: httpx.Response) -> tuple[str | None, str]:
 
 
 def classify(
-    response: httpx.Response, *, window: float, auth: bool = False, uncertain: bool = False
+    response: httpx.Response, *, window: float, now: datetime, auth: bool = False, uncertain: bool = False
 ) -> BackendError:
     """The one place an unsuccessful answer becomes an error class.
 
@@ -195,7 +195,7 @@ def classify(
     status = response.status_code
     code, message = error_details(response)
     text = f"RingCentral answered {status}: {message}"
-    wait = retry_after(response.headers)
+    wait = retry_after(response.headers, now)
     if status == 429:
         return TemporaryBackendError(text, code=code, retry_after=wait if wait is not None else window)
     if uncertain and status in (500, 502, 504):

@@ -7,25 +7,22 @@ unhealthy until a later call succeeds. A daemon that has not needed the backend 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Sequence
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Collection, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 from mail2fax.backends.base import FaxBackend, FaxStatus, RecoveryResult, Submission, TrackedFax
+from mail2fax.clock import WallClock, utcnow
 from mail2fax.errors import BackendError, TemporaryBackendError
 from mail2fax.models import Job, StoredDocument
 
 T = TypeVar("T")
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 class BackendWatch:
     """The outcome of the fax backend's recent calls."""
 
-    def __init__(self, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(self, clock: WallClock = utcnow) -> None:
         self._clock = clock
         self.last_success: datetime | None = None
         self.last_failure: datetime | None = None

@@ -6,10 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
-
 from mail2fax.backends.base import FaxBackend
-from mail2fax.backends.registry import build_backend
+from mail2fax.backends.registry import build_backend, http_client
 from mail2fax.commands import CommandError
 from mail2fax.queue import registry
 from mail2fax.queue.base import Store
@@ -37,8 +35,7 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
 @asynccontextmanager
 async def open_backend(settings: Settings) -> AsyncIterator[FaxBackend]:
     """The configured fax backend with its own HTTP client, closed (session revoked) on exit."""
-    timeout = httpx.Timeout(settings.ringcentral.timeout, connect=15.0)
-    async with httpx.AsyncClient(timeout=timeout) as client:
+    async with http_client(settings) as client:
         backend = build_backend(settings, client)
         try:
             yield backend

@@ -14,10 +14,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from mail2fax.clock import WallClock, utcnow
 from mail2fax.commands import CommandError, Report, operator_name
 from mail2fax.commands.context import open_backend, open_store
 from mail2fax.commands.render import job_summary
@@ -32,10 +33,6 @@ CANCELLABLE_HERE = (JobState.QUEUED, JobState.DEFERRED, JobState.HELD)
 CANCELLABLE = (*CANCELLABLE_HERE, JobState.SCHEDULED)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class Context:
     """What one move needs besides the job."""
@@ -44,6 +41,7 @@ class Context:
     store: Store
     force: bool
     operator: str
+    clock: WallClock
 
 
 MoveFunction = Callable[[Context, Job], Awaitable[tuple[Job, str]]]
@@ -95,7 +93,7 @@ async def _retry(context: Context, job: Job) -> tuple[Job, str]:
             "sent faxes, then use --force to send it again"
         )
     await _check_documents(store, job)
-    now = _now()
+    now = context.clock()
     lifetime = timedelta(seconds=context.settings.retry.lifetime)
     moved = await store.transition(
         job.id,
@@ -141,7 +139,7 @@ async def _hold(context: Context, job: Job) -> tuple[Job, str]:
         HOLDABLE,
         JobState.HELD,
         actor=Actor.OPERATOR,
-        now=_now(),
+        now=context.clock(),
         detail=f"operator {context.operator}: hold",
     )
     if moved is None:
@@ -152,7 +150,7 @@ async def _hold(context: Context, job: Job) -> tuple[Job, str]:
 async def _release(context: Context, job: Job) -> tuple[Job, str]:
     if job.state is not JobState.HELD:
         raise _refuse(job, "released", [JobState.HELD])
-    now = _now()
+    now = context.clock()
     lifetime = timedelta(seconds=context.settings.retry.lifetime)
     moved = await context.store.transition(
         job.id,
@@ -182,7 +180,7 @@ async def _cancel(context: Context, job: Job) -> tuple[Job, str]:
         elif job.state.is_final:
             why = "it is finished"
         raise _refuse(job, "cancelled", CANCELLABLE, why)
-    now = _now()
+    now = context.clock()
     moved = await context.store.transition(
         job.id,
         CANCELLABLE_HERE,
@@ -207,14 +205,14 @@ async def _cancel_scheduled(context: Context, job: Job, detail: str) -> tuple[Jo
     if not job.backend_id:
         raise CommandError(f"job {job.id} is scheduled but has no fax id to cancel at the fax service")
     send_at = job.options.send_at
-    if send_at is None or send_at <= _now():
+    if send_at is None or send_at <= context.clock():
         raise CommandError(
             f"job {job.id} was scheduled for {send_at or 'now'} and that time has passed: "
             "the fax may be going out and can no longer be cancelled"
         )
     async with open_backend(settings) as backend:
         await backend.cancel(job.backend_id)
-    now = _now()
+    now = context.clock()
     moved = await context.store.transition(
         job.id,
         [JobState.SCHEDULED],
@@ -271,6 +269,7 @@ async def move_jobs(
     *,
     every: bool = False,
     force: bool = False,
+    clock: WallClock = utcnow,
 ) -> Report:
     """Apply one move to each chosen job; the report lists what moved and what could not."""
     move = MOVES[name]
@@ -279,7 +278,7 @@ async def move_jobs(
     errors: list[str] = []
     data: list[dict[str, Any]] = []
     async with open_store(settings) as store:
-        context = Context(settings, store, force, operator_name())
+        context = Context(settings, store, force, operator_name(), clock)
         for target in await _targets(store, job_ids, chosen):
             if isinstance(target, str):
                 errors.append(str(JobNotFound(f"no job {target!r} in the queue")))

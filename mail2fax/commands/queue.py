@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
+from mail2fax.clock import WallClock, utcnow
 from mail2fax.commands import Report, operator_name
 from mail2fax.commands.context import open_store
 from mail2fax.commands.render import job_detail, job_summary, job_text, jobs_table
@@ -28,10 +29,6 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(f"{text!r} is not a duration; write it like 30d, 12h, 90m or 45s")
     number, unit = match.groups()
     return timedelta(seconds=float(number) * UNITS[unit or "d"])
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 async def _job(store: Store, job_id: str) -> Job:
@@ -62,9 +59,9 @@ async def show_job(settings: Settings, job_id: str) -> Report:
     return Report(job_text(job, documents, events), job_detail(job, documents, events))
 
 
-async def flush(settings: Settings) -> Report:
+async def flush(settings: Settings, *, clock: WallClock = utcnow) -> Report:
     """Like ``postqueue -f``: deferred jobs and postponed status mails become due now."""
-    now = _now()
+    now = clock()
     detail = f"operator {operator_name()}: flush"
     moved: list[str] = []
     async with open_store(settings) as store:
@@ -87,13 +84,13 @@ async def flush(settings: Settings) -> Report:
     return Report(text, {"jobs": moved, "status_mails": mails})
 
 
-async def purge_jobs(settings: Settings, older_than: timedelta) -> Report:
+async def purge_jobs(settings: Settings, older_than: timedelta, *, clock: WallClock = utcnow) -> Report:
     """Forget finished jobs (rows, history, documents) that finished longer ago than ``older_than``.
 
     A job whose sender has not been told its outcome yet is kept, however old: the status mail
     is still owed.
     """
-    before = _now() - older_than
+    before = clock() - older_than
     async with open_store(settings) as store:
         count = await store.delete_jobs(finished_before=before)
         owed = [

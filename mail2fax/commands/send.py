@@ -9,17 +9,18 @@ daemon's submit stage finds the job within ``MAIL2FAX_SUBMIT__INTERVAL``.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
+from mail2fax.clock import WallClock, utcnow
 from mail2fax.commands import CommandError, Report
 from mail2fax.commands.context import open_store
 from mail2fax.commands.render import job_summary, recipient_text, size
 from mail2fax.errors import InvalidOption, TooLarge
 from mail2fax.mail.addressing import parse_recipient
+from mail2fax.mail.digest import content_digest
 from mail2fax.mail.message import COVER_TEXT_LIMIT
 from mail2fax.mail.number_policy import NumberPolicy
 from mail2fax.mail.options import parse_options
@@ -29,10 +30,6 @@ from mail2fax.settings import Settings
 from mail2fax.smtp.gate import Quotas
 
 STDIN = "-"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def read_recipients(numbers: Sequence[str], settings: Settings) -> tuple[Recipient, ...]:
@@ -75,7 +72,9 @@ def read_documents(paths: Sequence[Path], max_bytes: int) -> tuple[Document, ...
     return tuple(documents)
 
 
-def fax_options(settings: Settings, *, resolution: str | None, send_at: str | None) -> FaxOptions:
+def fax_options(
+    settings: Settings, *, resolution: str | None, send_at: str | None, now: datetime
+) -> FaxOptions:
     """The options as the X-Fax-* headers of a mail would set them, with the same defaults."""
     headers = {}
     if resolution:
@@ -87,7 +86,7 @@ def fax_options(settings: Settings, *, resolution: str | None, send_at: str | No
         "",
         default_resolution=settings.fax_resolution,
         default_cover=settings.cover,
-        now=_now(),
+        now=now,
     )
     return options
 
@@ -101,6 +100,7 @@ async def send_fax(
     sender: str = "",
     resolution: str | None = None,
     send_at: str | None = None,
+    clock: WallClock = utcnow,
 ) -> Report:
     if not files:
         raise CommandError("nothing to fax: name at least one file")
@@ -110,20 +110,12 @@ async def send_fax(
         )
     if sender and ("@" not in sender or any(c.isspace() or c in "<>" for c in sender)):
         raise InvalidOption(f"--from: {sender!r} is not a mail address")
-    options = fax_options(settings, resolution=resolution, send_at=send_at)
+    options = fax_options(settings, resolution=resolution, send_at=send_at, now=clock())
     recipients = read_recipients(numbers, settings)
-    policy = NumberPolicy.build(
-        countries=settings.effective_allowed_countries,
-        blocked_types=settings.blocked_number_types,
-        allowed_prefixes=settings.allowed_prefixes,
-        denied_prefixes=settings.denied_prefixes,
-    )
+    policy = NumberPolicy.from_settings(settings)
     for recipient in recipients:
         policy.check(recipient.number)
     documents = await asyncio.to_thread(read_documents, files, settings.max_document_bytes)
-    digest = hashlib.sha256()
-    for document in documents:
-        digest.update(document.filename.encode() + b"\0" + document.data)
     request = FaxRequest(
         sender=sender,
         recipients=recipients,
@@ -131,16 +123,16 @@ async def send_fax(
         documents=documents,
         options=options,
         subject=cover_text,
-        content_digest=digest.hexdigest(),
+        content_digest=content_digest(documents),
         notify=bool(sender),
     )
     async with open_store(settings) as store:
-        await Quotas(settings.quota, store, _now).check(sender)
+        await Quotas(settings.quota, store, clock).check(sender)
         job = await store.enqueue(
             request,
             backend=settings.backend,
             lifetime=settings.retry.lifetime,
-            now=_now(),
+            now=clock(),
             actor=Actor.OPERATOR,
         )
     to = ", ".join(recipient_text(r) for r in recipients)

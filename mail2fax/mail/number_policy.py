@@ -22,6 +22,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 
 from mail2fax.errors import ConfigError, RecipientRefused
+from mail2fax.settings import Settings
 
 _TYPE_NAMES: dict[str, int] = {
     name: getattr(PhoneNumberType, name) for name in dir(PhoneNumberType) if name.isupper()
@@ -55,6 +56,16 @@ class NumberPolicy:
     blocked_types: frozenset[int]
     allowed_prefixes: tuple[str, ...] = ()
     denied_prefixes: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> NumberPolicy:
+        """The policy the settings give: allowed countries, blocked number types, the prefix lists."""
+        return cls.build(
+            countries=settings.effective_allowed_countries,
+            blocked_types=settings.blocked_number_types,
+            allowed_prefixes=settings.allowed_prefixes,
+            denied_prefixes=settings.denied_prefixes,
+        )
 
     @classmethod
     def build(

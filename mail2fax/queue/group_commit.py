@@ -29,13 +29,10 @@ class PendingWrite:
     write: Callable[[Any], Awaitable[None]]  # given the store's connection in its transaction
     done: asyncio.Future[Job | None]
     taken: bool = False  # a transaction holds its rows
-    committed: bool = False
     failed: bool = False
 
     def settle(self, job: Job | None = None, error: BaseException | None = None) -> None:
-        if error is None:
-            self.committed = True
-        else:
+        if error is not None:
             self.failed = True
         if self.done.done():
             return

@@ -17,7 +17,6 @@ import math
 import os
 import secrets
 import socket
-import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool
 
+from mail2fax.clock import WallClock, utcnow
 from mail2fax.errors import DuplicateMail, StoreError, StoreUnavailable
 from mail2fax.models import (
     FINAL_STATES,
@@ -94,10 +94,12 @@ class PostgresStore:
         *,
         lease: float,
         on_transition: Callable[[Job], None] | None = None,
+        wall: WallClock = utcnow,
     ):
         self._pool = pool
         self._cache = cache
         self.lease = lease
+        self._wall = wall
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._on_transition = on_transition
         self._group = GroupCommit(self._transaction, self._group_fetch)
@@ -112,7 +114,9 @@ class PostgresStore:
         lease: float = 60.0,
         connect_timeout: float = 15.0,
         on_transition: Callable[[Job], None] | None = None,
+        wall: WallClock = utcnow,
     ) -> PostgresStore:
+        """Connect and migrate; ``wall`` is the time the leases this bridge renews run to."""
         pool: AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]] = AsyncConnectionPool(
             url, min_size=1, max_size=8, kwargs={"autocommit": True}, open=False, name="mail2fax"
         )
@@ -121,7 +125,7 @@ class PostgresStore:
         except Exception as exc:
             await pool.close()
             raise StoreUnavailable(f"cannot reach the PostgreSQL queue ({describe(url)})") from exc
-        store = cls(pool, DocumentCache(cache_root), lease=lease, on_transition=on_transition)
+        store = cls(pool, DocumentCache(cache_root), lease=lease, on_transition=on_transition, wall=wall)
         try:
             async with pool.connection() as conn:
                 await migrate(conn)
@@ -144,7 +148,7 @@ class PostgresStore:
     async def _renew_leases(self) -> None:
         while True:
             await asyncio.sleep(self.lease / 3)
-            until = time.time() + self.lease
+            until = self._wall().timestamp() + self.lease
             try:
                 await self._execute(
                     "UPDATE jobs SET lease_expires_at = %(until)s WHERE lease_owner = %(me)s "

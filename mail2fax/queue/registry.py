@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mail2fax.clock import WallClock, utcnow
 from mail2fax.models import Job
 from mail2fax.queue.base import Store
 from mail2fax.queue.postgres import PostgresStore
@@ -11,7 +12,9 @@ from mail2fax.queue.sqlite import SqliteStore
 from mail2fax.settings import Settings
 
 
-async def open_store(settings: Settings, *, on_transition: Callable[[Job], None] | None = None) -> Store:
+async def open_store(
+    settings: Settings, *, on_transition: Callable[[Job], None] | None = None, wall: WallClock = utcnow
+) -> Store:
     """Open (and create or migrate) the queue of these settings: PostgreSQL when
     MAIL2FAX_DATABASE_URL is set, the SQLite file in the data directory otherwise."""
     if settings.database_url is not None:
@@ -20,5 +23,6 @@ async def open_store(settings: Settings, *, on_transition: Callable[[Job], None]
             settings.data_dir,
             lease=settings.lease,
             on_transition=on_transition,
+            wall=wall,
         )
     return await SqliteStore.open(settings.database_path, settings.spool_dir, on_transition=on_transition)

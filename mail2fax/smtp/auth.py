@@ -56,10 +56,6 @@ class Logins:
         self.plain_from_trusted = plain_from_trusted
         self._checks = asyncio.Semaphore(concurrent_checks)
 
-    @property
-    def user_names(self) -> frozenset[str]:
-        return frozenset(self._users)
-
     def allows_in_clear(self, peer: Any) -> bool:
         """Whether this client may log in without TLS: trusted, and the operator said so."""
         return self.plain_from_trusted and peer_address(peer) in self.trusted

@@ -200,12 +200,7 @@ class PolicyGate(Gate):
 
 def build_gate(settings: Settings, store: Store, clock: Callable[[], datetime]) -> Gate:
     """The gate for these settings; a malformed rule stops the daemon with a ``ConfigError``."""
-    numbers = NumberPolicy.build(
-        countries=settings.effective_allowed_countries,
-        blocked_types=settings.blocked_number_types,
-        allowed_prefixes=settings.allowed_prefixes,
-        denied_prefixes=settings.denied_prefixes,
-    )
+    numbers = NumberPolicy.from_settings(settings)
     return PolicyGate(
         trusted=TrustedNetworks(settings.trusted_networks),
         numbers=numbers,

@@ -7,7 +7,6 @@ and every outcome becomes one SMTP reply. ``250`` is said only after the job is 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -17,6 +16,7 @@ from typing import Any, Literal
 
 from mail2fax.errors import Deferral, DuplicateMail, Refusal, StoreError, StoreFull
 from mail2fax.mail.addressing import parse_recipient
+from mail2fax.mail.digest import content_digest
 from mail2fax.mail.message import ParsedMail, cut_cover_text, parse_mail
 from mail2fax.mail.options import check_cover_for_backend, parse_options
 from mail2fax.mail.pages import PageCount
@@ -56,16 +56,13 @@ class Parsed:
 
 def _parse(raw: bytes, rules: IntakeRules) -> Parsed:
     mail = parse_mail(raw, body_mode=rules.body, max_document_bytes=rules.max_document_bytes)
-    digest = hashlib.sha256()
-    if mail.html_body is not None:
-        digest.update(mail.html_body.html.encode("utf-8", "replace"))
-        for cid, resource in sorted(mail.html_body.resources.items()):
-            digest.update(b"\0" + cid.encode("utf-8", "replace") + b"\0" + resource.data)
-    for document in mail.documents:
-        digest.update(document.filename.encode())
-        digest.update(b"\0")
-        digest.update(document.data)
-    return Parsed(mail, digest.hexdigest())
+    html = mail.html_body
+    digest = content_digest(
+        mail.documents,
+        html=None if html is None else html.html,
+        resources=None if html is None else {cid: resource.data for cid, resource in html.resources.items()},
+    )
+    return Parsed(mail, digest)
 
 
 class IntakeHandler:
