@@ -99,6 +99,7 @@ class IntakeWorkers:
         self._processes: list[asyncio.subprocess.Process] = []
         self._readers: list[asyncio.Task[None]] = []
         self._drained: list[asyncio.Future[None]] = []
+        self._stopping = False
 
     async def start(self, count: int, smtp_port: int, tls_port: int | None) -> None:
         """Start ``count`` workers on the bound ports; returns when all listen, raises if one fails."""
@@ -123,15 +124,20 @@ class IntakeWorkers:
                 raise Mail2FaxError(f"intake process {number} did not start (see its error above)")
             drained = asyncio.get_running_loop().create_future()
             self._drained.append(drained)
-            self._readers.append(asyncio.create_task(self._relay(process.stdout, drained)))
+            self._readers.append(asyncio.create_task(self._relay(number, process.stdout, drained)))
         log.info("intake processes started", extra={"processes": count + 1})
 
-    async def _relay(self, stdout: asyncio.StreamReader, drained: asyncio.Future[None]) -> None:
+    async def _relay(self, number: int, stdout: asyncio.StreamReader, drained: asyncio.Future[None]) -> None:
         try:
             await self._read_reports(stdout, drained)
         finally:
             if not drained.done():
                 drained.set_result(None)  # an exited worker has nothing left to drain
+            if not self._stopping:
+                log.error(
+                    "an intake process ended before shutdown; the others take the mail",
+                    extra={"intake_process": number},
+                )
 
     async def _read_reports(self, stdout: asyncio.StreamReader, drained: asyncio.Future[None]) -> None:
         while line := await stdout.readline():
@@ -150,6 +156,7 @@ class IntakeWorkers:
 
         Their sockets stay open (answering ``421``) until :meth:`stop`.
         """
+        self._stopping = True
         for process in self._processes:
             if process.stdin is not None and not process.stdin.is_closing():
                 process.stdin.write(DRAIN)
@@ -158,6 +165,7 @@ class IntakeWorkers:
 
     async def stop(self, grace: float) -> None:
         """Close every worker's sockets and let it exit; kill those still running after ``grace`` seconds."""
+        self._stopping = True
         for process in self._processes:
             if process.stdin is not None and not process.stdin.is_closing():
                 process.stdin.close()

@@ -16,7 +16,7 @@ from mail2fax.models import JobState
 from mail2fax.settings import Settings
 from mail2fax.workers import intake_processes
 from tests.capture import CaptureRelay
-from tests.conftest import eventually, running, settings_for
+from tests.conftest import eventually, running, settings_for, wait_until
 from tests.daemon_process import DaemonProcess, environment
 from tests.mailbuilder import mail
 from tests.samples.other import pdf_bytes
@@ -94,6 +94,22 @@ async def test_a_killed_daemon_takes_its_intake_processes_with_it(
         return not any(alive(pid) for pid in workers)
 
     await eventually(all_gone, timeout=5)
+
+
+async def test_the_daemon_goes_on_when_an_intake_process_dies(
+    tmp_path: Path, relay: CaptureRelay, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = settings_for(tmp_path, relay, smtp={"processes": 2})
+    async with running(settings) as daemon:
+        [intake_process] = children_of(os.getpid())
+        os.kill(intake_process, signal.SIGKILL)
+
+        def reported() -> bool:
+            return any("an intake process ended before shutdown" in r.getMessage() for r in caplog.records)
+
+        await wait_until(reported)
+        replies = [await deliver(daemon.smtp_port, fax_mail(f"after {n}"), recipients=TO) for n in range(4)]
+    assert all(reply.accepted for reply in replies)
 
 
 async def test_a_second_daemon_on_the_same_data_directory_does_not_start(
