@@ -282,6 +282,8 @@ class Daemon:
             if metrics_server is not None:
                 workers.append(group.create_task(self._serve_metrics(metrics_server, stopping)))
             await stop.wait()
+            listener.draining = True
+            await intake_workers.refuse_new()
             log.info("shutting down: no new mail, finishing what is in hand")
             sdnotify.stopping()
             loop = asyncio.get_running_loop()

@@ -17,7 +17,7 @@ from mail2fax.rendering.pool import Renderer
 from mail2fax.smtp.gate import build_gate
 from mail2fax.stages.doorbell import Doorbell
 from mail2fax.stages.intake import IntakeHandler
-from mail2fax.workers import DRAIN, DRAINED, INTAKE, LENGTH, QUEUED, READY, WorkerSpec
+from mail2fax.workers import DRAIN, DRAINED, INTAKE, LENGTH, QUEUED, READY, REFUSING, WorkerSpec
 
 PR_SET_PDEATHSIG = 1
 
@@ -93,6 +93,8 @@ async def serve(spec: WorkerSpec) -> None:
         reporter.line(READY)
         listening = asyncio.create_task(daemon.listen())
         await daemon.drain.wait()
+        listener.draining = True
+        reporter.line(REFUSING)
         await listener.drain(settings.shutdown_timeout, close=False)
         await handler.wait_idle()
         reporter.line(DRAINED)

@@ -38,6 +38,7 @@ READY = b"ready"
 QUEUED = b"queued"
 INTAKE = b"intake"
 DRAINED = b"drained"
+REFUSING = b"refusing"  # worker to daemon: new sessions now get 421
 DRAIN = b"d"  # daemon to worker: refuse new sessions and finish the open transactions
 LENGTH = struct.Struct("!I")
 
@@ -99,6 +100,7 @@ class IntakeWorkers:
         self._processes: list[asyncio.subprocess.Process] = []
         self._readers: list[asyncio.Task[None]] = []
         self._drained: list[asyncio.Future[None]] = []
+        self._refusing: list[asyncio.Future[None]] = []
         self._stopping = False
 
     async def start(self, count: int, smtp_port: int, tls_port: int | None) -> None:
@@ -123,26 +125,39 @@ class IntakeWorkers:
                 await self.stop(0)
                 raise Mail2FaxError(f"intake process {number} did not start (see its error above)")
             drained = asyncio.get_running_loop().create_future()
+            refusing = asyncio.get_running_loop().create_future()
             self._drained.append(drained)
-            self._readers.append(asyncio.create_task(self._relay(number, process.stdout, drained)))
+            self._refusing.append(refusing)
+            self._readers.append(asyncio.create_task(self._relay(number, process.stdout, drained, refusing)))
         log.info("intake processes started", extra={"processes": count + 1})
 
-    async def _relay(self, number: int, stdout: asyncio.StreamReader, drained: asyncio.Future[None]) -> None:
+    async def _relay(
+        self,
+        number: int,
+        stdout: asyncio.StreamReader,
+        drained: asyncio.Future[None],
+        refusing: asyncio.Future[None],
+    ) -> None:
         try:
-            await self._read_reports(stdout, drained)
+            await self._read_reports(stdout, drained, refusing)
         finally:
-            if not drained.done():
-                drained.set_result(None)  # an exited worker has nothing left to drain
+            for future in (refusing, drained):
+                if not future.done():
+                    future.set_result(None)  # an exited worker takes no mail and has none in hand
             if not self._stopping:
                 log.error(
                     "an intake process ended before shutdown; the others take the mail",
                     extra={"intake_process": number},
                 )
 
-    async def _read_reports(self, stdout: asyncio.StreamReader, drained: asyncio.Future[None]) -> None:
+    async def _read_reports(
+        self, stdout: asyncio.StreamReader, drained: asyncio.Future[None], refusing: asyncio.Future[None]
+    ) -> None:
         while line := await stdout.readline():
             kind, _, rest = line.strip().partition(b" ")
-            if kind == DRAINED and not drained.done():
+            if kind == REFUSING and not refusing.done():
+                refusing.set_result(None)
+            elif kind == DRAINED and not drained.done():
                 drained.set_result(None)
             elif kind == QUEUED:
                 self._on_queued()
@@ -151,15 +166,22 @@ class IntakeWorkers:
                 with contextlib.suppress(ValueError):
                     self._on_intake(outcome.decode(), float(seconds))
 
-    async def drain(self) -> None:
-        """Ask every worker to refuse new sessions and finish its transactions; wait until they have.
-
-        Their sockets stay open (answering ``421``) until :meth:`stop`.
-        """
+    async def refuse_new(self) -> None:
+        """Ask every worker to answer new sessions ``421`` and finish its transactions; wait until
+        all refuse (a moment: the transactions are waited for in :meth:`drain`)."""
         self._stopping = True
         for process in self._processes:
             if process.stdin is not None and not process.stdin.is_closing():
                 process.stdin.write(DRAIN)
+        if self._refusing:
+            await asyncio.wait(self._refusing, timeout=5.0)
+
+    async def drain(self) -> None:
+        """Wait until every worker has finished its transactions (after :meth:`refuse_new`).
+
+        Their sockets stay open (answering ``421``) until :meth:`stop`.
+        """
+        await self.refuse_new()
         if self._drained:
             await asyncio.wait(self._drained, timeout=self._settings.shutdown_timeout + 1.0)
 
