@@ -26,6 +26,7 @@ from mail2fax.models import Document, FaxRequest, JobState, Recipient
 from mail2fax.queue.base import Store
 from mail2fax.queue.sqlite import SqliteStore
 from mail2fax.settings import Settings
+from mail2fax.stages.alerts import OperatorAlerts
 from mail2fax.stages.doorbell import Doorbell
 from mail2fax.stages.submit import SubmitStage
 from mail2fax.stages.track import TrackStage
@@ -67,6 +68,12 @@ def _kind(method: str, path: str) -> str:
     return f"{method} {path}"
 
 
+# A job parked during a benchmark is logged; nobody is mailed.
+QUIET = OperatorAlerts(
+    None, from_address="mail2fax@bench.test", operator=None, clock=lambda: datetime.now(UTC)
+)
+
+
 async def _enqueue(store: Store, count: int) -> None:
     document = Document("order.pdf", "application/pdf", pdf_bytes(1, "api benchmark"))
     for index in range(count):
@@ -90,6 +97,7 @@ def _submit_stage(store: Store, backend: RingCentralBackend, settings: Settings)
         submitted=Doorbell(),
         finished=Doorbell(),
         clock=utcnow,
+        alerts=QUIET,
     )
 
 
@@ -140,9 +148,11 @@ async def tracking(outstanding: int, data_root: Path, warm_cycles: int = 3) -> T
                     store,
                     backend,
                     settings=settings.track,
+                    retry=settings.retry,
                     wakeup=Doorbell(),
                     finished=Doorbell(),
                     clock=utcnow,
+                    alerts=QUIET,
                 )
                 for cycle in range(1 + warm_cycles):
                     before = len(rc.requests)
