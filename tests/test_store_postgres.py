@@ -189,3 +189,15 @@ async def test_bridges_share_one_rate_limit_window(bridges: tuple[PostgresStore,
         *(store.take_rate_slot("heavy", now, 4, 60.0) for store in bridges for _ in range(6))
     )
     assert sorted(slot.slot is not None for slot in taken) == [False] * 8 + [True] * 4
+
+
+async def test_a_slot_in_flight_counts_until_its_answer(bridges: tuple[PostgresStore, PostgresStore]) -> None:
+    one, two = bridges
+    start = datetime.now(UTC)
+    slow = await one.take_rate_slot("heavy", start, 1, 1.0)
+    assert slow.slot is not None
+    # The window has passed, but the request has not been answered: it still holds the slot.
+    waiting = await two.take_rate_slot("heavy", start + timedelta(seconds=5), 1, 1.0)
+    assert waiting.slot is None
+    await one.finish_rate_slot(slow.slot, start + timedelta(seconds=5))
+    assert (await two.take_rate_slot("heavy", start + timedelta(seconds=6.5), 1, 1.0)).slot is not None

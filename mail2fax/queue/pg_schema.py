@@ -131,6 +131,7 @@ MIGRATIONS: tuple[str, ...] = (
     # Rate-limit slots taken by the bridges are restamped by id when their answer arrives.
     """
     ALTER TABLE rate_events ADD COLUMN id BIGSERIAL PRIMARY KEY;
+    ALTER TABLE rate_events ADD COLUMN open_until DOUBLE PRECISION;
     """,
 )
 

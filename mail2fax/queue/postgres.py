@@ -63,6 +63,9 @@ log = logging.getLogger("mail2fax.store")
 
 # First key of the transaction locks that serialise taking rate-limit slots (the group is the second).
 RATE_LOCK = 0x6D327274
+# Seconds a taken rate-limit slot counts as in flight until its answer restamps it: longer than
+# any request may take, so a bridge that died mid-request holds its slot no longer than this.
+IN_FLIGHT = 300.0
 
 SUBMITTING = JobState.SUBMITTING.value
 FINAL = [s.value for s in FINAL_STATES]
@@ -573,10 +576,11 @@ class PostgresStore:
         now = at.timestamp()
         async with self._transaction() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (RATE_LOCK, group))
+            # A request still in flight counts as leaving now: its answer will restamp it.
             cursor = await conn.execute(
-                "SELECT at FROM rate_events WHERE rate_group = %s AND kind = 'request' AND at > %s "
-                "ORDER BY at",
-                (group, now - window),
+                "SELECT greatest(at, least(%s, coalesce(open_until, at))) FROM rate_events "
+                "WHERE rate_group = %s AND kind = 'request' AND greatest(at, coalesce(open_until, at)) > %s",
+                (now, group, now - window),
             )
             requests = [row[0] for row in await cursor.fetchall()]
             cursor = await conn.execute(
@@ -587,8 +591,9 @@ class PostgresStore:
             if wait > 0:
                 return RateSlot(None, wait)
             cursor = await conn.execute(
-                "INSERT INTO rate_events (rate_group, kind, at) VALUES (%s, 'request', %s) RETURNING id",
-                (group, now),
+                "INSERT INTO rate_events (rate_group, kind, at, open_until) VALUES (%s, 'request', %s, %s) "
+                "RETURNING id",
+                (group, now, now + IN_FLIGHT),
             )
             row = await cursor.fetchone()
         assert row is not None
@@ -596,7 +601,8 @@ class PostgresStore:
 
     async def finish_rate_slot(self, slot: int, at: datetime) -> None:
         await self._execute(
-            "UPDATE rate_events SET at = greatest(at, %s) WHERE id = %s", (at.timestamp(), slot)
+            "UPDATE rate_events SET at = greatest(at, %s), open_until = NULL WHERE id = %s",
+            (at.timestamp(), slot),
         )
 
     async def check_writable(self) -> None:
