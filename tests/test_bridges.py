@@ -8,18 +8,24 @@ each sender gets one status mail.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.capture import CaptureRelay
 from tests.conftest import ringcentral_overrides, running, settings_for, wait_until
+from tests.daemon_process import READY
 from tests.emulator import RingCentralEmulator
 from tests.mailbuilder import mail
 from tests.samples.other import pdf_bytes
 from tests.smtp_client import deliver
 
 TOKEN = re.compile(r"token-(\d{3})")
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 async def test_two_bridges_share_the_rate_limits_fax_each_mail_once_and_tell_each_sender_once(
@@ -57,3 +63,54 @@ async def test_two_bridges_share_the_rate_limits_fax_each_mail_once_and_tell_eac
     told = Counter(int(TOKEN.search(captured.body)[1]) for captured in relay.mails)
     assert told == Counter(range(24))
     assert all(captured.subject.startswith("Fax to +14155551212 sent") for captured in relay.mails)
+
+
+@pytest.mark.timeout(120)
+async def test_the_two_bridges_example_runs_and_cleans_up(relay: CaptureRelay) -> None:
+    """examples/two-bridges.sh as a person runs it: PostgreSQL and two bridges, mail to both."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MAIL2FAX_")}
+    env.update(
+        MAIL2FAX=str(Path(sys.executable).with_name("mail2fax")),
+        PORTS="0 0",
+        MAIL2FAX_RELAY__PORT=str(relay.port),
+        MAIL2FAX_SMTP__HOSTNAME="mail2fax.test",
+        MAIL2FAX_NOTIFY__FROM="mail2fax@gateway.test",
+        MAIL2FAX_NOTIFY__INTERVAL="0.05",
+        MAIL2FAX_SUBMIT__INTERVAL="0.2",
+    )
+    script = await asyncio.create_subprocess_exec(
+        "bash",
+        str(EXAMPLES / "two-bridges.sh"),
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert script.stderr is not None
+    ports: list[int] = []
+    lines: list[str] = []
+    work = ""
+    try:
+        async with asyncio.timeout(60):
+            while len(ports) < 2:
+                line = (await script.stderr.readline()).decode(errors="replace")
+                assert line, "the example stopped:\n" + "".join(lines)
+                lines.append(line)
+                if ready := READY.search(line):
+                    ports.append(int(ready[1]))
+                if found := re.search(r"host=(/tmp/mail2fax-bridges\.\w+)", line):
+                    work = found[1]
+        for number, port in enumerate(ports * 2):
+            message = mail(
+                subject=f"Example token-{number:03d}", attachments=[("a.pdf", pdf_bytes(), "application/pdf")]
+            )
+            transaction = await deliver(port, bytes(message), recipients=["14155551212@fax.local"])
+            assert transaction.accepted, transaction.final
+        told = await relay.wait_for(4, timeout=60)
+        assert sorted(int(TOKEN.search(m.body)[1]) for m in told) == [0, 1, 2, 3]
+    finally:
+        if script.returncode is None:
+            script.terminate()
+        await asyncio.wait_for(script.wait(), timeout=60)
+    assert work
+    assert not Path(work).exists(), "the example left its temporary directory behind"
