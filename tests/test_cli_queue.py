@@ -280,7 +280,8 @@ async def test_an_unknown_fax_is_retried_only_when_forced(
     tmp_path: Path, rc: RingCentralEmulator, relay: CaptureRelay
 ) -> None:
     # RingCentral keeps reporting "Queued": after queued_timeout nobody can say whether it went out.
-    settings = rc_settings(tmp_path, relay, rc, track={"queued_timeout": 0.2})
+    # The timeout leaves the resent fax ample time to be read as sent, however loaded the machine.
+    settings = rc_settings(tmp_path, relay, rc, track={"queued_timeout": 1.5})
     async with running(settings) as daemon:
         job_id = await mail_a_fax(daemon.smtp_port or 0)
         await until_state(daemon.store, job_id, JobState.UNKNOWN)
