@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from mail2fax.models import Job, JobEvent, Recipient, StoredDocument
+from mail2fax.models import Actor, Job, JobEvent, Recipient, StoredDocument
 
 
 def when(moment: datetime | None) -> str:
@@ -125,8 +125,14 @@ def jobs_table(jobs: Sequence[Job]) -> str:
     return table(headers, rows)
 
 
-def _status_mail(job: Job) -> str:
+GIVEN_UP = "status mail given up: "  # the notify stage's history line for a parked status mail
+
+
+def _status_mail(job: Job, events: Sequence[JobEvent]) -> str:
     if job.notified_at is not None:
+        settled = [e.detail for e in events if e.actor is Actor.NOTIFY and e.detail]
+        if settled and settled[-1].startswith(GIVEN_UP):
+            return f"given up {when(job.notified_at)}: {shorten(settled[-1].removeprefix(GIVEN_UP), 60)}"
         return f"done {when(job.notified_at)}"
     if not job.notify:
         return "not wanted"
@@ -160,7 +166,7 @@ def job_text(job: Job, documents: Sequence[StoredDocument], events: Sequence[Job
         ("Finished", when(job.finished_at)),
         ("Pages", "-" if job.page_count is None else str(job.page_count)),
         ("Last error", job.last_error or "-"),
-        ("Status mail", _status_mail(job)),
+        ("Status mail", _status_mail(job, events)),
     ]
     shown = [field for field in fields if field is not None]
     width = max(len(name) for name, _ in shown) + 2

@@ -112,7 +112,7 @@ class NotifyStage:
 
     async def _give_up(self, job: Job, reason: str) -> bool:
         """Park a status mail that keeps failing: settled without a mail; the operator is told."""
-        await self._store.mark_notified(job.id, self._clock(), f"no status mail: {reason}")
+        await self._store.mark_notified(job.id, self._clock(), f"status mail given up: {reason}")
         return True
 
     async def _postpone(self, job: Job, exc: RelayError) -> None:

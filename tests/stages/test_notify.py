@@ -4,10 +4,12 @@ loopback (tests/capture.py), a clock that stands still."""
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 
 import pytest
 
+from mail2fax.commands.render import job_text
 from mail2fax.mailer import Mailer
 from mail2fax.models import Actor, Job, JobState
 from mail2fax.queue.sqlite import SqliteStore
@@ -147,7 +149,11 @@ async def test_a_status_mail_that_cannot_be_made_is_given_up_and_the_operator_to
     given_up = await current(store, poison.id)
     assert given_up.notified_at is not None
     detail = (await store.events(poison.id))[-1].detail
-    assert detail is not None and detail.startswith("no status mail: 3 unexpected errors in the notify stage")
+    assert detail is not None and detail.startswith(
+        "status mail given up: 3 unexpected errors in the notify stage"
+    )
+    shown = job_text(given_up, await store.documents(poison.id), await store.events(poison.id))
+    assert re.search(r"Status mail: +given up .*: 3 unexpected errors in the notify stage", shown)
     alert = relay.mails[-1]
     assert alert.recipients == [OPERATOR]
     assert alert.subject == f"mail2fax: job {poison.id} needs a person"
