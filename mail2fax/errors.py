@@ -7,6 +7,7 @@
     ├── Refusal                     a mail that can never be faxed; carries its SMTP reply
     │   ├── RecipientRefused        RCPT: bad number (553 5.1.3), not a fax domain or a policy (550 5.7.1)
     │   ├── SenderRefused           MAIL: sender not allowed (550 5.7.1), authentication required (530)
+    │   ├── MalformedAddress        MAIL/RCPT: not an RFC 5321 mailbox (553 5.1.7 sender, 553 5.1.3 recipient)
     │   ├── TooLarge                DATA: documents over the size limit (552 5.3.4)
     │   ├── UnfaxableDocument       DATA: a part of a type RingCentral does not take (554 5.6.1)
     │   ├── UnrenderableBody        DATA: an HTML body that cannot be laid out within the limits (554 5.6.1)
@@ -14,6 +15,7 @@
     │   ├── MalformedMail           DATA: MIME too broken or too deeply nested to read (554 5.6.0)
     │   └── InvalidOption           DATA: a fax option that cannot be honoured (550 5.5.4)
     ├── Deferral                    a mail that cannot be taken now but may be later; carries a 4xx reply
+    │   └── SessionRefused          a connection over the session limits (421 4.7.0), closed at once
     ├── StoreError                  the queue on disk failed
     │   ├── StoreFull               the disk is full (452)
     │   └── StoreUnavailable        locked, unreadable or otherwise failing (451)
@@ -79,6 +81,13 @@ class SenderRefused(Refusal):
     enhanced = "5.7.1"
 
 
+class MalformedAddress(Refusal):
+    """An envelope address that breaks RFC 5321's grammar or mail2fax's stricter rules."""
+
+    code = 553
+    enhanced = "5.1.3"
+
+
 class TooLarge(Refusal):
     code = 552
     enhanced = "5.3.4"
@@ -121,6 +130,13 @@ class Deferral(Mail2FaxError):
     @property
     def reply(self) -> str:
         return f"{self.code} {self.enhanced} {self.reason}"
+
+
+class SessionRefused(Deferral):
+    """A new SMTP connection over the session limits: answered ``421`` and closed."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason, code=421, enhanced="4.7.0")
 
 
 class StoreError(Mail2FaxError):
@@ -179,7 +195,7 @@ class PermanentRelayError(RelayError):
 
 
 class DuplicateMail(Mail2FaxError):
-    """The same mail (sender, Message-ID, content) is already a job: ``job_id`` names it."""
+    """The same mail (sender, Message-ID, recipients, documents, options) is already a job: ``job_id``."""
 
     def __init__(self, job_id: str):
         super().__init__(f"already queued as {job_id}")

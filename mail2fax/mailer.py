@@ -7,6 +7,7 @@ from email.message import EmailMessage
 import aiosmtplib
 
 from mail2fax.errors import PermanentRelayError, RelayError
+from mail2fax.mail.mailbox import Mailbox
 from mail2fax.settings import RelaySettings
 
 
@@ -14,13 +15,17 @@ class Mailer:
     def __init__(self, settings: RelaySettings):
         self._settings = settings
 
-    async def send(self, message: EmailMessage, *, envelope_from: str = "") -> None:
-        """Deliver one message to the relay; raise RelayError (temporary) or PermanentRelayError."""
+    async def send(self, message: EmailMessage, *, recipient: Mailbox, envelope_from: str = "") -> None:
+        """Deliver one message to ``recipient``, the only envelope recipient (headers are not read).
+
+        Raise RelayError (temporary) or PermanentRelayError.
+        """
         relay = self._settings
         try:
             await aiosmtplib.send(
                 message,
                 sender=envelope_from,
+                recipients=[str(recipient)],
                 hostname=relay.host,
                 port=relay.port,
                 username=relay.user,

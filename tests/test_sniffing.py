@@ -107,7 +107,7 @@ def test_the_label_in_a_refusal_is_safe_for_an_smtp_reply() -> None:
     reason = caught.value.reason
     assert reason.isascii()
     assert "\r" not in reason and "\n" not in reason and "\x00" not in reason
-    assert reason.startswith('"Uberweisung 250 OK .pdf" is a program')
+    assert reason.startswith('"Uberweisung 250 OK?.pdf" is a program')
 
 
 def test_a_zip_that_is_an_office_document_is_recognised_even_when_libmagic_says_zip() -> None:

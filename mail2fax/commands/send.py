@@ -18,9 +18,10 @@ from mail2fax.clock import WallClock, utcnow
 from mail2fax.commands import CommandError, Report
 from mail2fax.commands.context import open_store
 from mail2fax.commands.render import job_summary, recipient_text, size
-from mail2fax.errors import InvalidOption, TooLarge
+from mail2fax.errors import InvalidOption, MalformedAddress, TooLarge
 from mail2fax.mail.addressing import parse_recipient
 from mail2fax.mail.digest import content_digest
+from mail2fax.mail.mailbox import Role, parse_mailbox
 from mail2fax.mail.message import COVER_TEXT_LIMIT
 from mail2fax.mail.number_policy import NumberPolicy
 from mail2fax.mail.options import parse_options
@@ -108,8 +109,11 @@ async def send_fax(
         raise InvalidOption(
             f"--cover: the cover page text is longer than RingCentral's {COVER_TEXT_LIMIT} characters"
         )
-    if sender and ("@" not in sender or any(c.isspace() or c in "<>" for c in sender)):
-        raise InvalidOption(f"--from: {sender!r} is not a mail address")
+    if sender:
+        try:
+            parse_mailbox(sender, Role.SENDER)
+        except MalformedAddress as exc:
+            raise InvalidOption(f"--from: {sender!r} is not a mail address") from exc
     options = fax_options(settings, resolution=resolution, send_at=send_at, now=clock())
     recipients = read_recipients(numbers, settings)
     policy = NumberPolicy.from_settings(settings)
@@ -127,7 +131,7 @@ async def send_fax(
         notify=bool(sender),
     )
     async with open_store(settings) as store:
-        await Quotas(settings.quota, store, clock).check(sender)
+        await Quotas(settings.quota, store, clock).check(sender, len(recipients))
         job = await store.enqueue(
             request,
             backend=settings.backend,

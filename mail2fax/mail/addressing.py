@@ -14,6 +14,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 
 from mail2fax.errors import RecipientRefused
+from mail2fax.mail.safe_text import for_reply
 from mail2fax.models import Recipient
 
 _NUMBER_CHARS = frozenset("0123456789+-.() /")
@@ -37,13 +38,13 @@ def parse_recipient(address: str, *, fax_domains: Sequence[str], default_region:
         raise _bad_address("the recipient address is empty")
     local, at, domain = text.rpartition("@")
     if not at or not local:
-        raise _bad_address(f"<{_shown(text)}> is not a fax address; write the number before the @")
+        raise _bad_address(f"<{for_reply(text)}> is not a fax address; write the number before the @")
     domain = domain.strip().rstrip(".").lower()
     allowed = [d.strip().rstrip(".").lower() for d in fax_domains]
     if domain not in allowed:
         example = allowed[0] if allowed else "the fax domain"
         raise RecipientRefused(
-            f"relaying to {_shown(domain) or 'that domain'} is denied: only NUMBER@{example} is faxed",
+            f"relaying to {for_reply(domain) or 'that domain'} is denied: only NUMBER@{example} is faxed",
             code=550,
             enhanced="5.7.1",
         )
@@ -62,7 +63,7 @@ def format_number(e164: str) -> str:
 
 
 def _to_e164(local: str, region: str) -> str:
-    shown = _shown(local)
+    shown = for_reply(local)
     number = unicodedata.normalize("NFKC", local).strip()
     if not number:
         raise _bad_address("the fax number is empty")
@@ -85,7 +86,7 @@ def _to_e164(local: str, region: str) -> str:
             parsed = phonenumbers.parse(candidate, hint)
             return str(phonenumbers.format_number(parsed, PhoneNumberFormat.E164))
         first_reason = first_reason or reason
-    where = "" if number.startswith("+") else f" for region {_shown(region)}"
+    where = "" if number.startswith("+") else f" for region {for_reply(region)}"
     raise _bad_address(f"{shown} is not a valid fax number{where}: {first_reason}")
 
 
@@ -123,12 +124,6 @@ def _unquote(local: str) -> str:
                 escaped = True
         return "".join(out)
     return local
-
-
-def _shown(text: str, limit: int = 64) -> str:
-    """ASCII without control characters, short enough for an SMTP reply."""
-    ascii_text = "".join(c if " " <= c <= "~" else "?" for c in text)
-    return ascii_text if len(ascii_text) <= limit else ascii_text[: limit - 3] + "..."
 
 
 def _bad_address(reason: str) -> RecipientRefused:

@@ -17,6 +17,7 @@ from email.utils import parsedate_to_datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mail2fax.errors import ConfigError, InvalidOption
+from mail2fax.mail.safe_text import for_reply
 from mail2fax.models import Cover, FaxOptions, Resolution
 
 SEND_NOW_WINDOW = timedelta(seconds=60)
@@ -54,12 +55,12 @@ def parse_options(
         elif tag == "nocover":
             cover = Cover(kind="none")
         else:
-            when = (tag, f"the subject tag [at {_shown(tag)}]")
+            when = (tag, f"the subject tag [at {for_reply(tag)}]")
 
     value = headers.get("x-fax-resolution", "").lower()
     if value:
         if value not in ("high", "low"):
-            raise InvalidOption(f'X-Fax-Resolution: "{_shown(value)}" is neither high nor low')
+            raise InvalidOption(f'X-Fax-Resolution: "{for_reply(value)}" is neither high nor low')
         resolution = Resolution(value.capitalize())
     if value := headers.get("x-fax-cover", ""):
         cover = _cover_or_refuse(value, "X-Fax-Cover")
@@ -83,12 +84,12 @@ def parse_cover(value: str) -> Cover:
     if _NUMBER.fullmatch(text):
         index = int(text) if len(text) <= 6 else -1
         if index not in VALID_COVER_INDEXES:
-            raise ValueError(f'"{_shown(text)}" is not a cover page index (0-13 or 15-28)')
+            raise ValueError(f'"{for_reply(text)}" is not a cover page index (0-13 or 15-28)')
         return Cover(kind="none") if index == 0 else Cover(kind="index", index=index)
     if _COVER_NAME.fullmatch(text) and text.strip(" ._-"):
         return Cover(kind="name", name=text)
     raise ValueError(
-        f'"{_shown(text)}" is not a cover page: use none, default, an index or a plain ASCII name'
+        f'"{for_reply(text)}" is not a cover page: use none, default, an index or a plain ASCII name'
     )
 
 
@@ -131,13 +132,13 @@ def _send_at(text: str, source: str, now: datetime) -> datetime | None:
     """``text`` as an aware UTC time; None when it is due within a minute (send now)."""
     when = _parse_when(text)
     if when is None:
-        raise InvalidOption(f'{source}: "{_shown(text)}" is not a date and time with a zone')
+        raise InvalidOption(f'{source}: "{for_reply(text)}" is not a date and time with a zone')
     try:
         when = when.astimezone(UTC)
     except (OverflowError, ValueError):
-        raise InvalidOption(f'{source}: "{_shown(text)}" is out of range') from None
+        raise InvalidOption(f'{source}: "{for_reply(text)}" is out of range') from None
     if when > _one_year(now):
-        raise InvalidOption(f'{source}: "{_shown(text)}" is more than a year ahead')
+        raise InvalidOption(f'{source}: "{for_reply(text)}" is more than a year ahead')
     if when <= now + SEND_NOW_WINDOW:
         return None
     return when
@@ -193,12 +194,6 @@ def _one_year(now: datetime) -> datetime:
         return now.replace(year=now.year + 1)
     except ValueError:  # 29 February, or the end of the calendar
         return now + timedelta(days=365) if now.year < 9999 else now
-
-
-def _shown(text: str, limit: int = 64) -> str:
-    """ASCII without control characters, short enough for an SMTP reply."""
-    ascii_text = "".join(c if " " <= c <= "~" else "?" for c in text)
-    return ascii_text if len(ascii_text) <= limit else ascii_text[: limit - 3] + "..."
 
 
 def check_cover_for_backend(cover: Cover, backend: str, *, source: str = "X-Fax-Cover") -> None:

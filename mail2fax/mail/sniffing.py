@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import magic
 
 from mail2fax.errors import UnfaxableDocument
+from mail2fax.mail.safe_text import for_reply
 
 # libmagic reads about this much of a file itself: enough for the OOXML member walk, the OLE2
 # directory of ordinary files, TAR and ISO signatures. Only OLE2 files get the whole buffer:
@@ -199,13 +200,6 @@ def _ask(handle: magic.Magic, data: bytes) -> str:
     return answer if isinstance(answer, str) else ""
 
 
-def _printable(text: str, limit: int = 80) -> str:
-    """ASCII without control characters: safe inside an SMTP reply."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    cleaned = " ".join("".join(c if c.isprintable() else " " for c in ascii_text).split())
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 3] + "..."
-
-
 def _declared_extension(label: str) -> str:
     name = re.split(r"[/\\]", label)[-1]
     return name.rpartition(".")[2].lower() if "." in name else ""
@@ -243,7 +237,7 @@ def sniff(data: bytes, *, label: str) -> SniffedType:
     ``label`` is how the sender named the file (or a stand-in such as "attachment 2"); its
     extension only chooses among the extensions of the type the bytes turn out to be.
     """
-    shown = _printable(label) or "the attachment"
+    shown = for_reply(label, 80) or "the attachment"
     if not data:
         raise UnfaxableDocument(f'"{shown}" is empty')
     declared = _declared_extension(label)
@@ -266,11 +260,11 @@ def sniff(data: bytes, *, label: str) -> SniffedType:
     if description is None and mime.startswith(("audio/", "video/")):
         description = "an audio recording" if mime.startswith("audio/") else "a video"
     if description is None:
-        found = _printable(_describe(data[:PREFIX_BYTES]).split(",")[0], 60)
+        found = for_reply(_describe(data[:PREFIX_BYTES]).split(",")[0], 60)
         if found and found != "data":
             description = f"a file of type {found}"
     description = description or "data of an unknown type"
-    reason = f'"{shown}" is {description} ({_printable(mime)}), which cannot be faxed'
+    reason = f'"{shown}" is {description} ({for_reply(mime, 80)}), which cannot be faxed'
     if mime == "application/vnd.ms-tnef":
         reason += _TNEF_HINT
     raise UnfaxableDocument(reason)

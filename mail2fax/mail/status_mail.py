@@ -1,12 +1,26 @@
-"""The status mail a sender gets once their fax is final, in plain words."""
+"""The status mail a sender gets once their fax is final, in plain words.
+
+It is built only from parts that are safe in a mail: the recipient is a mailbox that passed
+RFC 5321's grammar (:mod:`mail2fax.mail.mailbox`), every other outside value (the original
+subject, display names, RingCentral's error text, the Message-ID it answers) is made one line
+(:func:`~mail2fax.mail.safe_text.one_line`) or left out.
+"""
 
 from __future__ import annotations
 
 import email.utils
+import re
 from datetime import datetime
 from email.message import EmailMessage
 
+from mail2fax.errors import MalformedAddress
+from mail2fax.mail.mailbox import Mailbox, Role, parse_mailbox
+from mail2fax.mail.safe_text import one_line
 from mail2fax.models import Job, JobState, RecipientResult
+
+SUBJECT_LIMIT = 200
+# RFC 5322's msg-id, in the plain form nearly every mail program writes: <left@right>.
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]{1,200}@[!-;=?-~]{1,200}>")
 
 FAX_ERROR_WORDS = {
     "AllLinesInUse": "all lines were in use",
@@ -46,7 +60,8 @@ def _when(value: datetime | None) -> str:
 
 
 def _recipient_line(number: str, name: str | None, result: RecipientResult | None, state: JobState) -> str:
-    label = f"{name} <{number}>" if name else number
+    shown_name = one_line(name, 100)
+    label = f"{shown_name} <{number}>" if shown_name else number
     if result is None:
         outcome = {
             JobState.SENT: "sent",
@@ -56,10 +71,12 @@ def _recipient_line(number: str, name: str | None, result: RecipientResult | Non
             JobState.CANCELLED: "cancelled",
         }.get(state, state.value)
         return f"  {label}: {outcome}"
+    status = one_line(result.status, 100)
     if result.error_code:
-        words = FAX_ERROR_WORDS.get(result.error_code, result.error_code)
-        return f"  {label}: {result.status}: {words} ({result.error_code})"
-    return f"  {label}: {result.status}"
+        code = one_line(result.error_code, 100)
+        words = FAX_ERROR_WORDS.get(result.error_code, code)
+        return f"  {label}: {status}: {words} ({code})"
+    return f"  {label}: {status}"
 
 
 def _numbers(job: Job) -> str:
@@ -67,6 +84,10 @@ def _numbers(job: Job) -> str:
     if len(numbers) > 3:
         return ", ".join(numbers[:3]) + f" and {len(numbers) - 3} more"
     return ", ".join(numbers)
+
+
+def _error(job: Job) -> str:
+    return one_line(job.last_error, SUBJECT_LIMIT) or "unknown reason"
 
 
 def subject_for(job: Job) -> str:
@@ -79,7 +100,7 @@ def subject_for(job: Job) -> str:
     if job.state is JobState.ACCEPTED:
         return f"Fax to {to} accepted by RingCentral"
     if job.state is JobState.FAILED:
-        return f"Fax to {to} failed: {job.last_error or 'unknown reason'}"[:200]
+        return one_line(f"Fax to {to} failed: {_error(job)}", SUBJECT_LIMIT)
     if job.state is JobState.CANCELLED:
         return f"Fax to {to} cancelled"
     return f"Fax to {to}: outcome unknown"
@@ -100,12 +121,12 @@ def _summary(job: Job) -> list[str]:
             "RingCentral mails it to the RingCentral account's own email address.",
         ]
     if job.state is JobState.FAILED:
-        return [f"Your fax was NOT sent: {job.last_error or 'unknown reason'}."]
+        return [f"Your fax was NOT sent: {_error(job)}."]
     if job.state is JobState.CANCELLED:
         return ["Your fax was cancelled by an operator and was not sent."]
     return [
         "The outcome of your fax is UNKNOWN. It was not sent again automatically, so that nobody",
-        f"receives it twice. {job.last_error or ''}".rstrip(),
+        f"receives it twice. {one_line(job.last_error, SUBJECT_LIMIT)}".rstrip(),
         "Please check with the recipient or your administrator before sending it again.",
     ]
 
@@ -118,32 +139,48 @@ def _pages(job: Job) -> str:
     return "-"
 
 
-def compose(job: Job, *, from_address: str, now: datetime, to: str | None = None) -> EmailMessage:
-    """The status mail for a final job, addressed to its sender (or to ``to``)."""
+def status_recipient(address: str) -> Mailbox | None:
+    """The mailbox a status mail may go to, or None when ``address`` is not exactly one mailbox."""
+    try:
+        return parse_mailbox(address, Role.SENDER)
+    except MalformedAddress:
+        return None
+
+
+def replied_id(message_id: str | None) -> str | None:
+    """The Message-ID a status mail answers (In-Reply-To), or None when it is not a plain msg-id."""
+    text = (message_id or "").strip()
+    # A mail reader would decode an encoded word even here, in an unstructured header.
+    return text if _MESSAGE_ID.fullmatch(text) and "=?" not in text else None
+
+
+def compose(job: Job, *, from_address: str, now: datetime, to: Mailbox) -> EmailMessage:
+    """The status mail for a final job, addressed to ``to`` (the job's sender, or the operator)."""
     message = EmailMessage()
     message["From"] = from_address
-    message["To"] = to or job.sender
+    message["To"] = str(to)
     message["Subject"] = subject_for(job)
     message["Date"] = email.utils.format_datetime(now)
     domain = from_address.rpartition("@")[2] or "mail2fax.invalid"
     message["Message-ID"] = email.utils.make_msgid(idstring=f"status.{job.id}", domain=domain)
     message["Auto-Submitted"] = "auto-replied"
     message["X-Mail2Fax-Job"] = job.id
-    if job.message_id:
-        message["In-Reply-To"] = job.message_id
-        message["References"] = job.message_id
+    answered = replied_id(job.message_id)
+    if answered is not None:
+        message["In-Reply-To"] = answered
+        message["References"] = answered
     results = {r.number: r for r in job.results}
     lines = [*_summary(job), "", "Recipients:"]
     lines += [_recipient_line(r.number, r.name, results.get(r.number), job.state) for r in job.recipients]
     lines += [
         "",
         f"Pages:              {_pages(job)}",
-        f"Original subject:   {job.subject or '(none)'}",
+        f"Original subject:   {one_line(job.subject, SUBJECT_LIMIT) or '(none)'}",
         f"Received:           {_when(job.created_at)}",
         f"Handed to the service: {_when(job.submitted_at)}",
         f"Final:              {_when(job.finished_at)}",
         f"Attempts:           {job.attempts}",
-        f"RingCentral message id: {job.backend_id or '-'}",
+        f"RingCentral message id: {one_line(job.backend_id, 100) or '-'}",
         f"mail2fax job:       {job.id}",
     ]
     message.set_content("\n".join(lines) + "\n")

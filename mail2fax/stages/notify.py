@@ -14,7 +14,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from mail2fax.errors import PermanentRelayError, RelayError
-from mail2fax.mail.status_mail import compose
+from mail2fax.mail.mailbox import Mailbox
+from mail2fax.mail.status_mail import compose, status_recipient
 from mail2fax.mailer import Mailer
 from mail2fax.models import Actor, Job, JobState
 from mail2fax.outage import Outage
@@ -89,8 +90,18 @@ class NotifyStage:
         if not wants_status_mail(job):
             await self._store.mark_notified(job.id, self._clock(), "no status mail: automatic sender")
             return 0
+        recipient = status_recipient(job.sender)
+        if recipient is None:
+            log.warning(
+                "no status mail: the sender is not a valid mail address",
+                extra={"job": job.id, "sender": job.sender},
+            )
+            await self._store.mark_notified(
+                job.id, self._clock(), "no status mail: the sender is not a valid mail address"
+            )
+            return 0
         try:
-            await self._deliver(job)
+            await self._deliver(job, recipient)
         except PermanentRelayError as exc:
             log.error("status mail refused by the relay", extra={"job": job.id, "error": str(exc)})
             await self._store.mark_notified(job.id, self._clock(), f"status mail refused: {exc}")
@@ -99,15 +110,17 @@ class NotifyStage:
             await self._postpone(job, exc)
             return None
         self._relay.working()
-        await self._store.mark_notified(job.id, self._clock(), f"status mail sent to {job.sender}")
+        await self._store.mark_notified(job.id, self._clock(), f"status mail sent to {recipient}")
         return 1
 
-    async def _deliver(self, job: Job) -> None:
+    async def _deliver(self, job: Job, recipient: Mailbox) -> None:
         now = self._clock()
-        await self._mailer.send(compose(job, from_address=self._settings.from_, now=now))
-        if job.state is JobState.UNKNOWN and self._settings.operator:
+        sender = self._settings.from_
+        await self._mailer.send(compose(job, from_address=sender, now=now, to=recipient), recipient=recipient)
+        operator = status_recipient(self._settings.operator or "")
+        if job.state is JobState.UNKNOWN and operator is not None:
             await self._mailer.send(
-                compose(job, from_address=self._settings.from_, now=now, to=self._settings.operator)
+                compose(job, from_address=sender, now=now, to=operator), recipient=operator
             )
 
     async def _give_up(self, job: Job, reason: str) -> bool:
