@@ -52,13 +52,14 @@ class Plan:
 
 PLANS: dict[str, Plan] = {
     # intake: the duplicate check, the inserts, the committed jobs read back
-    "SELECT id FROM jobs INDEXED BY jobs_by_message_id WHERE message_id = ? AND sender = ? "
-    "AND content_digest = ? AND created_at >= ? ORDER BY created_at LIMIT 1": Plan(
+    "SELECT id, recipients, options, cover_text FROM jobs INDEXED BY jobs_by_message_id "
+    "WHERE message_id = ? AND sender = ? AND content_digest = ? AND created_at >= ? "
+    "ORDER BY created_at": Plan(
         "intake", ("SEARCH jobs USING INDEX jobs_by_message_id (message_id=? AND created_at>?)",)
     ),
-    "INSERT INTO jobs (id, sender, recipients, cover_text, options, state, created_at, updated_at, "
-    "next_attempt_at, expires_at, message_id, subject, content_digest, backend, notify, document_pages) "
-    "VALUES (?, …)": Plan("intake", ()),
+    "INSERT INTO jobs (id, sender, recipients, number_count, cover_text, options, state, created_at, "
+    "updated_at, next_attempt_at, expires_at, message_id, subject, content_digest, backend, notify, "
+    "document_pages) VALUES (?, …)": Plan("intake", ()),
     "INSERT INTO documents (job_id, position, filename, content_type, size, path, pages) VALUES (?, …)": Plan(
         "intake", ()
     ),
@@ -66,10 +67,10 @@ PLANS: dict[str, Plan] = {
     f"{JOBS} WHERE id IN (?, …)": Plan("intake", ("SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)",)),
     f"{JOBS} WHERE id = ?": Plan("intake", ("SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)",)),
     # quotas (intake, when configured): counted in the window, which the limit keeps short
-    "SELECT COUNT(*) FROM jobs WHERE created_at >= ?": Plan(
+    "SELECT SUM(number_count) FROM jobs WHERE created_at >= ?": Plan(
         "intake", ("SEARCH jobs USING COVERING INDEX jobs_by_created (created_at>?)",)
     ),
-    "SELECT COUNT(*) FROM jobs WHERE sender = ? AND created_at >= ?": Plan(
+    "SELECT SUM(number_count) FROM jobs WHERE sender = ? AND created_at >= ?": Plan(
         "intake", ("SEARCH jobs USING COVERING INDEX jobs_by_sender (sender=? AND created_at>?)",)
     ),
     # submit: the rate-limit windows that outlive a restart (Heavy and Auth requests only)
@@ -236,8 +237,8 @@ async def drive(store: Store) -> dict[str, Callable[[], Awaitable[Any]]]:
         "mark_notified": lambda: store.mark_notified(first.id, NOW, "sent"),
         "postpone_notification": lambda: store.postpone_notification(first.id, NOW),
         "flush_notifications": lambda: store.flush_notifications(NOW),
-        "count_jobs": lambda: _both(
-            store.count_jobs(since=since), store.count_jobs(since=since, sender="a@x")
+        "count_numbers": lambda: _both(
+            store.count_numbers(since=since), store.count_numbers(since=since, sender="a@x")
         ),
         "record_failure": lambda: _both(
             store.record_failure(second.id, actor=SUBMIT, now=NOW, detail="internal error", retry_at=NOW),

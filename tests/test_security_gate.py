@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import Session
 
-from mail2fax.errors import Deferral, RecipientRefused, SenderRefused
+from mail2fax.errors import Deferral, Refusal
 from mail2fax.models import FaxRequest, Recipient
 from mail2fax.queue.base import Store
 from mail2fax.queue.sqlite import SqliteStore
@@ -24,6 +24,7 @@ pytestmark = pytest.mark.timeout(10)
 
 NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 US = Recipient("+12015550123")
+CA = Recipient("+16135550123")
 
 
 @pytest.fixture
@@ -48,10 +49,10 @@ def gate(tmp_path: Path, relay: CaptureRelay, store: Store, **overrides: Any) ->
     return build_gate(settings_for(tmp_path, relay, **overrides), store, lambda: NOW)
 
 
-async def refused(call: Any) -> SenderRefused | RecipientRefused | Deferral:
-    with pytest.raises((SenderRefused, RecipientRefused, Deferral)) as caught:
+async def refused(call: Any) -> Refusal | Deferral:
+    with pytest.raises((Refusal, Deferral)) as caught:
         await call
-    assert isinstance(caught.value, SenderRefused | RecipientRefused | Deferral)
+    assert isinstance(caught.value, Refusal | Deferral)
     return caught.value
 
 
@@ -107,7 +108,7 @@ async def test_replies_never_echo_control_characters(
     assert error.reply.isascii()
     assert "\r" not in error.reply
     assert "\n" not in error.reply
-    assert error.reply.startswith("550 5.7.1 Sender <x??250?OK??@evil.test>")
+    assert error.reply.startswith("550 5.7.1 Sender <x 250 OK?e@evil.test>")
 
 
 def test_sender_list_entries() -> None:
@@ -122,13 +123,24 @@ def test_sender_list_entries() -> None:
     assert None not in senders
 
 
-async def test_quotas_count_the_jobs_in_the_store(tmp_path: Path, relay: CaptureRelay, store: Store) -> None:
-    checks = gate(tmp_path, relay, store, quota={"sender_per_hour": 1, "global_per_hour": 2})
-    request = FaxRequest(sender="a@example.com", recipients=(US,), cover_text="", documents=())
-    await checks.check_quota("a@example.com", 1)
-    await store.enqueue(request, backend="dry-run", lifetime=60, now=NOW)
+async def test_quotas_count_the_numbers_in_the_store(
+    tmp_path: Path, relay: CaptureRelay, store: Store
+) -> None:
+    checks = gate(tmp_path, relay, store, quota={"sender_per_hour": 2, "global_per_hour": 3})
+    two = FaxRequest(sender="a@example.com", recipients=(US, CA), cover_text="", documents=())
+    await checks.check_quota("a@example.com", 2)
+    await store.enqueue(two, backend="dry-run", lifetime=60, now=NOW)
     assert (await refused(checks.check_quota("a@example.com", 1))).reply.startswith("450 4.7.1")
     await checks.check_quota("b@example.com", 1)
-    other = FaxRequest(sender="b@example.com", recipients=(US,), cover_text="", documents=())
-    await store.enqueue(other, backend="dry-run", lifetime=60, now=NOW)
-    assert (await refused(checks.check_quota("c@example.com", 3))).reply.startswith("452 4.5.3")
+    assert (await refused(checks.check_quota("b@example.com", 2))).reply.startswith("452 4.5.3")
+
+
+async def test_a_mail_with_more_numbers_than_a_limit_is_refused_for_good(
+    tmp_path: Path, relay: CaptureRelay, store: Store
+) -> None:
+    checks = gate(tmp_path, relay, store, quota={"sender_per_hour": 1})
+    error = await refused(checks.check_quota("a@example.com", 5000))
+    assert error.reply == (
+        "552 5.5.3 This mail goes to 5000 fax numbers, more than <a@example.com>'s limit of "
+        "1 fax number per hour: send it to fewer numbers at a time"
+    )

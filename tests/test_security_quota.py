@@ -65,7 +65,8 @@ async def test_sender_quota_per_hour_survives_a_restart_and_expires_with_the_hou
         refused = await send(daemon)
         assert (refused.mail.code, refused.mail.text) == (
             450,
-            "4.7.1 Too many faxes from <alice@example.com>: the limit is 2 per hour, please try again later",
+            "4.7.1 Too many faxes from <alice@example.com>: the limit is 2 fax numbers per hour, "
+            "please try again later",
         )
         assert refused.data is None
         assert (await send(daemon, sender="bob@example.com")).accepted
@@ -84,7 +85,7 @@ async def test_sender_quota_per_day(tmp_path: Path, relay: CaptureRelay) -> None
         clock.advance(hours=23)
         refused = await send(daemon)
         assert refused.mail.code == 450
-        assert "the limit is 1 per day" in refused.mail.text
+        assert "the limit is 1 fax number per day" in refused.mail.text
         clock.advance(hours=2)
         assert (await send(daemon)).accepted
 
@@ -97,7 +98,7 @@ async def test_global_quota_counts_every_sender(tmp_path: Path, relay: CaptureRe
         refused = await send(daemon, "carol@example.com")
         assert (refused.mail.code, refused.mail.text) == (
             452,
-            "4.5.3 The fax gateway has reached its limit of 2 faxes per day, please try again later",
+            "4.5.3 The fax gateway has reached its limit of 2 fax numbers per day, please try again later",
         )
     async with running(settings) as daemon:
         assert (await send(daemon, "dave@example.com")).mail.code == 452
@@ -122,7 +123,8 @@ async def test_quota_is_checked_again_at_data_for_concurrent_sessions(
         late = await second.data(fax("two"))
         assert (late.code, late.text) == (
             450,
-            "4.7.1 Too many faxes from <alice@example.com>: the limit is 1 per hour, please try again later",
+            "4.7.1 Too many faxes from <alice@example.com>: the limit is 1 fax number per hour, "
+            "please try again later",
         )
         # The session goes on: the client may try something else.
         assert (await second.command("NOOP")).code == 250

@@ -113,7 +113,9 @@ async def test_a_stored_sender_that_names_several_addresses_gets_no_status_mail(
     settings = settings_for(tmp_path, relay)
     store = await open_store(settings)
     for sender in ("victim@evil.com, victim2@evil.org", "carol@example.com"):
-        request = FaxRequest(sender=sender, recipients=(Recipient("+14155551212"),), cover_text="", documents=())
+        request = FaxRequest(
+            sender=sender, recipients=(Recipient("+14155551212"),), cover_text="", documents=()
+        )
         await store.enqueue(request, backend="dry-run", lifetime=3600, now=datetime.now(UTC))
     await store.close()
     async with running(settings) as daemon:

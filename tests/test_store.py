@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 
 from mail2fax.errors import DuplicateMail, StoreUnavailable
-from mail2fax.models import Actor, Document, FaxRequest, JobState, Recipient, RecipientResult
+from mail2fax.models import (
+    Actor,
+    Document,
+    FaxOptions,
+    FaxRequest,
+    JobState,
+    Recipient,
+    RecipientResult,
+    Resolution,
+)
 from mail2fax.queue.base import Store
 from mail2fax.queue.postgres import PostgresStore
 from mail2fax.queue.sqlite import SqliteStore
@@ -169,26 +178,37 @@ async def test_due_respects_next_attempt(any_store: Store) -> None:
     assert await store.next_due_at() == NOW + timedelta(minutes=5)
 
 
-async def test_counts_and_duplicates(any_store: Store) -> None:
+async def test_counts_count_numbers_dialled(any_store: Store) -> None:
+    store = any_store
+    await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
+    await store.enqueue(request("bob@example.com"), backend="dry-run", lifetime=3600, now=NOW)
+    assert await store.count_numbers(since=NOW - timedelta(hours=1)) == 4
+    assert await store.count_numbers(since=NOW - timedelta(hours=1), sender="bob@example.com") == 2
+    assert await store.count_numbers(since=NOW + timedelta(seconds=1)) == 0
+
+
+async def test_a_duplicate_is_the_same_mail_and_nothing_else(any_store: Store) -> None:
     store = any_store
     first = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
-    await store.enqueue(request("bob@example.com"), backend="dry-run", lifetime=3600, now=NOW)
-    assert await store.count_jobs(since=NOW - timedelta(hours=1)) == 2
-    assert await store.count_jobs(since=NOW - timedelta(hours=1), sender="bob@example.com") == 1
-    assert await store.count_jobs(since=NOW + timedelta(seconds=1)) == 0
     since = NOW - timedelta(hours=24)
-    with pytest.raises(DuplicateMail) as duplicate:
-        await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW, duplicate_since=since)
-    assert duplicate.value.job_id == first.id
-    other_content = await store.enqueue(
+    reordered = replace(request(), recipients=request().recipients[::-1])
+    for same in (request(), reordered):
+        with pytest.raises(DuplicateMail) as duplicate:
+            await store.enqueue(same, backend="dry-run", lifetime=3600, now=NOW, duplicate_since=since)
+        assert duplicate.value.job_id == first.id
+    different = [
         replace(request(), content_digest="digest-2"),
-        backend="dry-run",
-        lifetime=3600,
-        now=NOW,
-        duplicate_since=since,
-    )
-    assert other_content.id != first.id
-    assert await store.count_jobs(since=since) == 3
+        replace(request(), recipients=(Recipient("+14155559999"),)),
+        replace(request(), recipients=request().recipients[:1]),
+        replace(request(), options=FaxOptions(resolution=Resolution.LOW)),
+        replace(request(), cover_text="Other"),
+        request("bob@example.com"),
+        request(message_id="<b@example.com>"),
+    ]
+    for other in different:
+        job = await store.enqueue(other, backend="dry-run", lifetime=3600, now=NOW, duplicate_since=since)
+        assert job.id != first.id
+    assert len(await store.list_jobs()) == 1 + len(different)
 
 
 async def test_retention_deletes_documents_keeps_history(any_store: Store) -> None:

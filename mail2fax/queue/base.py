@@ -31,7 +31,8 @@ class Store(Protocol):
     ) -> Job:
         """Write the documents, then commit the job: when this returns the job is durable.
 
-        With ``duplicate_since``, a job for the same mail created since then makes this raise
+        With ``duplicate_since``, a job for the same mail (same sender, Message-ID, recipients,
+        documents and options) created since then makes this raise
         DuplicateMail instead; the check and the insert are atomic, so two copies of a mail
         arriving together cannot both become faxes.
         """
@@ -122,7 +123,9 @@ class Store(Protocol):
         """Make every postponed status mail due now (``queue flush``); returns how many there were."""
         ...
 
-    async def count_jobs(self, *, since: datetime, sender: str | None = None) -> int: ...
+    async def count_numbers(self, *, since: datetime, sender: str | None = None) -> int:
+        """The numbers dialled (each recipient of each job) by jobs created since then."""
+        ...
 
     async def expired_documents(self, *, finished_before: datetime, max_failures: int) -> list[str]:
         """The ids of final jobs whose status mail is settled, that finished before the given

@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 
 from mail2fax.errors import StoreUnavailable
+from mail2fax.queue import codec
 from mail2fax.queue.pg_documents import CHUNK
 from mail2fax.queue.pg_schema import translate
 from mail2fax.queue.postgres import PostgresStore, describe, duplicate_key
@@ -91,13 +92,27 @@ async def _copy(source: sqlite3.Connection, conn: psycopg.AsyncConnection[Any]) 
             events,
         )
         keys = source.execute(
-            "SELECT sender, message_id, content_digest, id, created_at FROM jobs "
-            "WHERE message_id IS NOT NULL ORDER BY created_at"
+            "SELECT sender, message_id, content_digest, recipients, options, cover_text, id, created_at "
+            "FROM jobs WHERE message_id IS NOT NULL ORDER BY created_at"
         ).fetchall()
         await cursor.executemany(
             "INSERT INTO duplicate_keys (key, job_id, created_at) VALUES (%s, %s, %s) "
             "ON CONFLICT (key) DO UPDATE SET job_id = EXCLUDED.job_id, created_at = EXCLUDED.created_at",
-            [(duplicate_key(sender, mid, digest), job_id, at) for sender, mid, digest, job_id, at in keys],
+            [
+                (
+                    duplicate_key(
+                        sender,
+                        mid,
+                        digest,
+                        (recipient.number for recipient in codec.recipients_from_json(recipients)),
+                        codec.options_to_json(codec.options_from_json(options)),
+                        cover,
+                    ),
+                    job_id,
+                    at,
+                )
+                for sender, mid, digest, recipients, options, cover, job_id, at in keys
+            ],
         )
     purged = {row[0] for row in source.execute("SELECT id FROM jobs WHERE documents_purged_at IS NOT NULL")}
     documents = source.execute(

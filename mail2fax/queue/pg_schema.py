@@ -133,6 +133,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE rate_events ADD COLUMN id BIGSERIAL PRIMARY KEY;
     ALTER TABLE rate_events ADD COLUMN open_until DOUBLE PRECISION;
     """,
+    # Quotas count the numbers dialled, as in the SQLite schema's migration 7.
+    """
+    ALTER TABLE jobs ADD COLUMN number_count INTEGER NOT NULL DEFAULT 1;
+    UPDATE jobs SET number_count = greatest(1, json_array_length(recipients::json));
+    """,
 )
 
 

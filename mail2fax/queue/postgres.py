@@ -82,9 +82,18 @@ def describe(url: str) -> str:
     return f"database {parts.get('dbname', '?')} on {parts.get('host') or 'the local socket'}"
 
 
-def duplicate_key(sender: str, message_id: str | None, content_digest: str) -> str:
-    """The unique key of one mail: its sender, Message-ID and content."""
-    return hashlib.sha256(json.dumps([sender, message_id, content_digest]).encode()).hexdigest()
+def duplicate_key(
+    sender: str,
+    message_id: str | None,
+    content_digest: str,
+    numbers: Iterable[str],
+    options: str,
+    cover_text: str,
+) -> str:
+    """The unique key of one mail: sender, Message-ID, documents, the numbers it goes to, options
+    (as ``codec.options_to_json`` writes them) and cover text. Anything else is a new fax."""
+    identity = [sender, message_id, content_digest, sorted(numbers), options, cover_text]
+    return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
 
 
 class PostgresStore:
@@ -202,7 +211,7 @@ class PostgresStore:
     ) -> Job:
         """Commit the job and its documents in one transaction: when this returns it is durable.
 
-        The mail's key (sender, Message-ID, content) is claimed in ``duplicate_keys`` in the same
+        The mail's key (``duplicate_key``) is claimed in ``duplicate_keys`` in the same
         transaction; with ``duplicate_since``, a key held by a job created since then makes this
         raise DuplicateMail instead.
         """
@@ -214,14 +223,15 @@ class PostgresStore:
                 since = duplicate_since.timestamp() if duplicate_since is not None else math.inf
                 await self._claim_key(conn, job_id, request, stamp, since)
             await conn.execute(
-                "INSERT INTO jobs (id, sender, recipients, cover_text, options, state, created_at, "
-                "updated_at, next_attempt_at, expires_at, message_id, subject, content_digest, backend, "
-                "notify, document_pages) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "INSERT INTO jobs (id, sender, recipients, number_count, cover_text, options, state, "
+                "created_at, updated_at, next_attempt_at, expires_at, message_id, subject, content_digest, "
+                "backend, notify, document_pages) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     job_id,
                     request.sender,
                     codec.recipients_to_json(request.recipients),
+                    len(request.recipients),
                     request.cover_text,
                     codec.options_to_json(request.options),
                     JobState.QUEUED.value,
@@ -264,7 +274,14 @@ class PostgresStore:
         stamp: float,
         since: float,
     ) -> None:
-        key = duplicate_key(request.sender, request.message_id, request.content_digest)
+        key = duplicate_key(
+            request.sender,
+            request.message_id,
+            request.content_digest,
+            (recipient.number for recipient in request.recipients),
+            codec.options_to_json(request.options),
+            request.cover_text,
+        )
         cursor = await conn.execute(
             "INSERT INTO duplicate_keys AS held (key, job_id, created_at) VALUES (%s, %s, %s) "
             "ON CONFLICT (key) DO UPDATE SET job_id = EXCLUDED.job_id, created_at = EXCLUDED.created_at "
@@ -497,17 +514,17 @@ class PostgresStore:
         )
         return len(rows)
 
-    async def count_jobs(self, *, since: datetime, sender: str | None = None) -> int:
+    async def count_numbers(self, *, since: datetime, sender: str | None = None) -> int:
         if sender is None:
             rows = await self._execute(
-                "SELECT count(*) FROM jobs WHERE created_at >= %s", (since.timestamp(),)
+                "SELECT sum(number_count) FROM jobs WHERE created_at >= %s", (since.timestamp(),)
             )
         else:
             rows = await self._execute(
-                "SELECT count(*) FROM jobs WHERE sender = %s AND created_at >= %s",
+                "SELECT sum(number_count) FROM jobs WHERE sender = %s AND created_at >= %s",
                 (sender, since.timestamp()),
             )
-        return int(rows[0][0])
+        return int(rows[0][0] or 0)
 
     async def expired_documents(self, *, finished_before: datetime, max_failures: int) -> list[str]:
         rows = await self._execute(

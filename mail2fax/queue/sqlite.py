@@ -57,17 +57,24 @@ RATE_HORIZON = 3600.0
 
 
 async def _refuse_duplicate(db: aiosqlite.Connection, request: FaxRequest, since: datetime) -> None:
+    """DuplicateMail if the same mail is a job already: same sender, Message-ID, recipients,
+    documents and options. The same Message-ID with anything else is a new fax."""
     if not request.message_id:
         return
     cursor = await db.execute(
-        "SELECT id FROM jobs INDEXED BY jobs_by_message_id "
+        "SELECT id, recipients, options, cover_text FROM jobs INDEXED BY jobs_by_message_id "
         "WHERE message_id = ? AND sender = ? AND content_digest = ? AND created_at >= ? "
-        "ORDER BY created_at LIMIT 1",
+        "ORDER BY created_at",
         (request.message_id, request.sender, request.content_digest, since.timestamp()),
     )
-    earlier = await cursor.fetchone()
-    if earlier is not None:
-        raise DuplicateMail(str(earlier[0]))
+    numbers = sorted(r.number for r in request.recipients)
+    for job_id, recipients, options, cover_text in await cursor.fetchall():
+        if (
+            sorted(r.number for r in codec.recipients_from_json(recipients)) == numbers
+            and codec.options_from_json(options) == request.options
+            and cover_text == request.cover_text
+        ):
+            raise DuplicateMail(str(job_id))
 
 
 def new_job_id() -> str:
@@ -185,8 +192,8 @@ class SqliteStore:
     ) -> Job:
         """Write the documents, then commit the job: when this returns the job is durable.
 
-        With ``duplicate_since``, a job with the same sender, Message-ID and content created since
-        then makes this raise DuplicateMail instead; the check and the insert are one transaction,
+        With ``duplicate_since``, a job for the same mail created since then makes this raise
+        DuplicateMail instead (see ``_refuse_duplicate``); the check and the insert are one transaction,
         so two copies of a mail arriving together cannot both become faxes.
         """
         job_id = job_id or new_job_id()
@@ -200,13 +207,14 @@ class SqliteStore:
             if duplicate_since is not None:
                 await _refuse_duplicate(db, request, duplicate_since)
             await db.execute(
-                "INSERT INTO jobs (id, sender, recipients, cover_text, options, state, created_at, "
-                "updated_at, next_attempt_at, expires_at, message_id, subject, content_digest, backend, "
-                "notify, document_pages) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (id, sender, recipients, number_count, cover_text, options, state, "
+                "created_at, updated_at, next_attempt_at, expires_at, message_id, subject, content_digest, "
+                "backend, notify, document_pages) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job_id,
                     request.sender,
                     codec.recipients_to_json(request.recipients),
+                    len(request.recipients),
                     request.cover_text,
                     codec.options_to_json(request.options),
                     JobState.QUEUED.value,
@@ -482,14 +490,14 @@ class SqliteStore:
             )
             return int(cursor.rowcount)
 
-    async def count_jobs(self, *, since: datetime, sender: str | None = None) -> int:
+    async def count_numbers(self, *, since: datetime, sender: str | None = None) -> int:
         if sender is None:
             value = await self._scalar(
-                "SELECT COUNT(*) FROM jobs WHERE created_at >= ?", (since.timestamp(),)
+                "SELECT SUM(number_count) FROM jobs WHERE created_at >= ?", (since.timestamp(),)
             )
         else:
             value = await self._scalar(
-                "SELECT COUNT(*) FROM jobs WHERE sender = ? AND created_at >= ?",
+                "SELECT SUM(number_count) FROM jobs WHERE sender = ? AND created_at >= ?",
                 (sender, since.timestamp()),
             )
         return int(value or 0)

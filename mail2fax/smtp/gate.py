@@ -7,12 +7,13 @@ At MAIL FROM, in this order:
 2. When ``MAIL2FAX_ALLOWED_SENDERS`` is set, the envelope sender must be on it (an address, or
    ``*@domain``); and with ``MAIL2FAX_AUTH__OWN_ADDRESSES_ONLY`` a logged-in user may only use its
    own user name as sender. Otherwise ``550 5.7.1``.
-3. The quotas, early, so a client over its limit does not upload the scan first.
+3. The quotas, early: there must be room for one more number.
 
 At RCPT TO the first check is repeated and the number policy applies (``550 5.7.1`` naming the
-rule). At DATA the quotas are checked again: ``450 4.7.1`` for a sender's own limit,
-``452 4.5.3`` for the gateway's. Quotas count the jobs in the store, so a restart does not reset
-them; one mail is one fax, however many numbers it goes to.
+rule). At the DATA command, before the client sends the mail, and again once it has arrived,
+the quotas are checked for all its numbers: ``450 4.7.1`` for a sender's own limit,
+``452 4.5.3`` for the gateway's, ``552 5.5.3`` for a mail with more numbers than a limit.
+Quotas count the numbers dialled by the jobs in the store, so a restart does not reset them.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
-from mail2fax.errors import ConfigError, Deferral, SenderRefused, StoreError
+from aiosmtpd.smtp import Session
+
+from mail2fax.errors import ConfigError, Deferral, Refusal, SenderRefused, StoreError
 from mail2fax.mail.number_policy import NumberPolicy
+from mail2fax.mail.safe_text import for_reply, in_angles
 from mail2fax.models import Recipient
 from mail2fax.queue.base import Store
 from mail2fax.settings import QuotaSettings, Settings
@@ -35,27 +38,16 @@ HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
 
-def printable(text: str) -> str:
-    """Text fit to echo in an SMTP reply or a log line: printable ASCII, at most 100 characters."""
-    return "".join(c if " " < c < "\x7f" else "?" for c in text[:100])
-
-
-def shown(address: str) -> str:
-    """An envelope address in angle brackets, however aiosmtpd handed it over."""
-    bare = address[1:-1] if address.startswith("<") and address.endswith(">") else address
-    return f"<{printable(bare)}>"
-
-
 class Gate:
     """Who may send what: the checks run at MAIL and RCPT. The open gate lets everyone through."""
 
-    async def check_sender(self, session: Any, sender: str) -> None:
+    async def check_sender(self, session: Session, sender: str) -> None:
         return None
 
-    async def check_recipient(self, session: Any, sender: str, recipient: Recipient) -> None:
+    async def check_recipient(self, session: Session, sender: str, recipient: Recipient) -> None:
         return None
 
-    async def check_quota(self, sender: str, recipients: int) -> None:
+    async def check_quota(self, sender: str, numbers: int) -> None:
         return None
 
 
@@ -85,7 +77,12 @@ class SenderList:
 
 
 class Quotas:
-    """Per-sender and global limits per hour and per day, counted in the store."""
+    """Per-sender and global limits on numbers dialled per hour and per day, counted in the store.
+
+    Each recipient of each fax is one number. A mail that would take a count over its limit is
+    refused whole: for now (``450``/``452``) when the limit leaves room later, for good
+    (``552 5.5.3``) when the mail alone has more numbers than the limit.
+    """
 
     def __init__(self, limits: QuotaSettings, store: Store, clock: Callable[[], datetime]):
         self._limits = limits
@@ -105,8 +102,8 @@ class Quotas:
             )
         )
 
-    async def check(self, sender: str) -> None:
-        """Pass, or raise ``Deferral`` saying which limit was reached."""
+    async def check(self, sender: str, numbers: int) -> None:
+        """Pass if ``numbers`` more fit every limit, or raise saying which limit they do not fit."""
         if not self.active:
             return
         limits, now = self._limits, self._clock()
@@ -119,27 +116,47 @@ class Quotas:
         for limit, span, unit, who in checks:
             if limit is None:
                 continue
-            try:
-                count = await self._store.count_jobs(since=now - span, sender=who)
-            except StoreError as exc:
-                log.error("quota: cannot count jobs: %s", exc)
-                raise Deferral("Fax gateway queue is unavailable, please try again later") from exc
-            if count < limit:
-                continue
-            if who is None:
-                log.warning("quota reached: gateway limit=%d per %s", limit, unit)
-                raise Deferral(
-                    f"The fax gateway has reached its limit of {limit} faxes per {unit}, "
-                    "please try again later",
-                    code=452,
-                    enhanced="4.5.3",
+            if numbers > limit and limit > 0:
+                log.warning(
+                    "quota: a mail has more numbers than the limit",
+                    extra={"sender": who, "numbers": numbers, "limit": limit, "per": unit},
                 )
-            log.warning("quota reached: sender=%s limit=%d per %s", shown(who), limit, unit)
-            raise Deferral(
-                f"Too many faxes from {shown(who)}: the limit is {limit} per {unit}, please try again later",
-                code=450,
-                enhanced="4.7.1",
-            )
+                whose = f"{in_angles(who)}'s" if who is not None else "the gateway's"
+                raise Refusal(
+                    f"This mail goes to {_numbers(numbers)}, more than {whose} limit of "
+                    f"{_numbers(limit)} per {unit}: send it to fewer numbers at a time",
+                    code=552,
+                    enhanced="5.5.3",
+                )
+            try:
+                used = await self._store.count_numbers(since=now - span, sender=who)
+            except StoreError as exc:
+                log.error("quota: cannot count the numbers dialled", extra={"error": str(exc)})
+                raise Deferral("Fax gateway queue is unavailable, please try again later") from exc
+            if used + numbers <= limit:
+                continue
+            raise _over(limit, unit, who, used, numbers)
+
+
+def _numbers(count: int) -> str:
+    return f"{count} fax number" if count == 1 else f"{count} fax numbers"
+
+
+def _over(limit: int, unit: str, who: str | None, used: int, numbers: int) -> Deferral:
+    if who is None:
+        log.warning("quota reached: gateway", extra={"limit": limit, "per": unit, "used": used})
+        return Deferral(
+            f"The fax gateway has reached its limit of {_numbers(limit)} per {unit}, please try again later",
+            code=452,
+            enhanced="4.5.3",
+        )
+    log.warning("quota reached: sender", extra={"sender": who, "limit": limit, "per": unit, "used": used})
+    return Deferral(
+        f"Too many faxes from {in_angles(who)}: the limit is {_numbers(limit)} per {unit}, "
+        "please try again later",
+        code=450,
+        enhanced="4.7.1",
+    )
 
 
 class PolicyGate(Gate):
@@ -160,42 +177,49 @@ class PolicyGate(Gate):
         self._allowed_senders = allowed_senders
         self._own_addresses_only = own_addresses_only
 
-    def _admit(self, session: Any, command: str, sender: str) -> str | None:
+    def _admit(self, session: Session, command: str, sender: str) -> str | None:
         """The logged-in user (or ``None`` for a trusted client); refuses anyone else."""
         user = authenticated_user(session)
         if user is None and not self._trusted.trusts(session):
             log.info(
-                "refused %s from %s %s: not logged in, not trusted", command, shown(sender), describe(session)
+                "refused %s from %s %s: not logged in, not trusted",
+                command,
+                in_angles(sender),
+                describe(session),
             )
             raise SenderRefused("Authentication required", code=530, enhanced="5.7.0")
         return user
 
-    async def check_sender(self, session: Any, sender: str) -> None:
+    async def check_sender(self, session: Session, sender: str) -> None:
         user = self._admit(session, "MAIL", sender)
         if self._allowed_senders is not None and sender not in self._allowed_senders:
             log.info(
-                "refused MAIL from %s %s: not in MAIL2FAX_ALLOWED_SENDERS", shown(sender), describe(session)
+                "refused MAIL from %s %s: not in MAIL2FAX_ALLOWED_SENDERS",
+                in_angles(sender),
+                describe(session),
             )
-            raise SenderRefused(f"Sender {shown(sender)} is not allowed to send faxes")
+            raise SenderRefused(f"Sender {in_angles(sender)} is not allowed to send faxes")
         if user is not None and self._own_addresses_only and sender.strip().lower() != user.lower():
-            log.info("refused MAIL from %s %s: not the user's own address", shown(sender), describe(session))
-            name = printable(user)
+            log.info(
+                "refused MAIL from %s %s: not the user's own address", in_angles(sender), describe(session)
+            )
+            name = for_reply(user)
             if "@" not in user:
                 raise SenderRefused(
-                    f"Sender {shown(sender)} is not allowed: user {name} has no address of its own; "
+                    f"Sender {in_angles(sender)} is not allowed: user {name} has no address of its own; "
                     "log in with your mail address as user name"
                 )
             raise SenderRefused(
-                f"Sender {shown(sender)} is not allowed: user {name} may only send as <{name}>"
+                f"Sender {in_angles(sender)} is not allowed: user {name} may only send as <{name}>"
             )
-        await self._quotas.check(sender)
+        await self._quotas.check(sender, 1)
 
-    async def check_recipient(self, session: Any, sender: str, recipient: Recipient) -> None:
+    async def check_recipient(self, session: Session, sender: str, recipient: Recipient) -> None:
         self._admit(session, "RCPT", sender)
         self._numbers.check(recipient.number)
 
-    async def check_quota(self, sender: str, recipients: int) -> None:
-        await self._quotas.check(sender)
+    async def check_quota(self, sender: str, numbers: int) -> None:
+        await self._quotas.check(sender, numbers)
 
 
 def build_gate(settings: Settings, store: Store, clock: Callable[[], datetime]) -> Gate:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from aiosmtpd.smtp import SMTP, Session
+
 from mail2fax.errors import Deferral, DuplicateMail, Refusal, StoreError, StoreFull
 from mail2fax.mail.addressing import parse_recipient
 from mail2fax.mail.digest import content_digest
@@ -24,6 +26,7 @@ from mail2fax.models import Document, FaxRequest, Recipient, Resolution
 from mail2fax.queue.base import Store
 from mail2fax.rendering.body import fax_documents
 from mail2fax.rendering.pool import Renderer
+from mail2fax.smtp.envelope import FaxEnvelope
 from mail2fax.smtp.gate import Gate
 from mail2fax.stages.doorbell import Doorbell
 
@@ -46,6 +49,7 @@ class IntakeRules:
     lifetime: float
     duplicate_window: float
     backend: str
+    max_recipients: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +96,7 @@ class IntakeHandler:
             self._observe(outcome, time.perf_counter() - started)
 
     async def handle_MAIL(
-        self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
+        self, server: SMTP, session: Session, envelope: FaxEnvelope, address: str, mail_options: list[str]
     ) -> str:
         started = time.perf_counter()
         try:
@@ -102,34 +106,50 @@ class IntakeHandler:
             return exc.reply
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
-        envelope.fax_recipients = []
         return "250 2.1.0 OK"
 
     async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+        self, server: SMTP, session: Session, envelope: FaxEnvelope, address: str, rcpt_options: list[str]
     ) -> str:
         started = time.perf_counter()
+        if len(envelope.rcpt_tos) >= self._rules.max_recipients:
+            self._count("RCPT:deferred:TooManyRecipients", started)
+            return (
+                f"452 4.5.3 Too many recipients: at most {self._rules.max_recipients} numbers a mail; "
+                "send the rest in another mail"
+            )
         try:
             recipient = parse_recipient(
                 address, fax_domains=self._rules.fax_domains, default_region=self._rules.default_region
             )
             await self._gate.check_recipient(session, envelope.mail_from or "", recipient)
         except (Refusal, Deferral) as exc:
-            log.info("refused RCPT %r from %r: %s", address, envelope.mail_from, exc.reply)
+            log.info(
+                "refused RCPT",
+                extra={"recipient": address, "sender": envelope.mail_from, "reply": exc.reply},
+            )
             self._count(_outcome("RCPT", exc), started)
             return exc.reply
-        recipients: list[Recipient] = getattr(envelope, "fax_recipients", [])
-        if recipient.number not in {known.number for known in recipients}:
-            recipients.append(recipient)
-        envelope.fax_recipients = recipients
+        if recipient.number not in {known.number for known in envelope.fax_recipients}:
+            envelope.fax_recipients.append(recipient)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+    async def before_data(self, session: Session, envelope: FaxEnvelope) -> str | None:
+        """The quotas for all of the mail's numbers, before the client uploads it."""
+        started = time.perf_counter()
+        try:
+            await self._gate.check_quota(envelope.mail_from or "", len(envelope.fax_recipients))
+        except (Refusal, Deferral) as exc:
+            self._count(_outcome("DATA", exc), started)
+            return exc.reply
+        return None
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: FaxEnvelope) -> str:
         started = time.perf_counter()
         sender: str = envelope.mail_from or ""
-        recipients: list[Recipient] = getattr(envelope, "fax_recipients", [])
+        recipients = list(envelope.fax_recipients)
         raw: bytes = envelope.original_content or b""
         envelope.original_content = envelope.content = None
         try:
@@ -146,7 +166,10 @@ class IntakeHandler:
             accepting = self._accept(sender, recipients, parsed, documents, pages)
             reply = await self._finish_even_if_the_client_leaves(accepting)
         except Refusal as exc:
-            log.info("refused mail from %r to %s: %s", sender, _numbers(recipients), exc.reply)
+            log.info(
+                "refused mail",
+                extra={"sender": sender, "numbers": _numbers(recipients), "reply": exc.reply},
+            )
             self._count(_outcome("DATA", exc), started)
             return exc.reply
         except Deferral as exc:
@@ -227,10 +250,8 @@ class IntakeHandler:
             )
         except DuplicateMail as duplicate:
             log.info(
-                "job=%s duplicate of Message-ID %s from %s received again: not faxed twice",
-                duplicate.job_id,
-                mail.message_id,
-                sender or "<>",
+                "duplicate received again: not faxed twice",
+                extra={"job": duplicate.job_id, "message_id": mail.message_id, "sender": sender},
             )
             return f"250 2.0.0 Already queued as {duplicate.job_id} (duplicate not faxed again)"
         self._submit_bell.ring()
