@@ -24,9 +24,11 @@ from mail2fax.queue.files import check_owner
 from mail2fax.queue.registry import open_store
 from mail2fax.rendering.pool import Renderer, RenderLimits
 from mail2fax.settings import MiB, Settings
+from mail2fax.smtp.admission import SessionLimits
 from mail2fax.smtp.auth import session_options
 from mail2fax.smtp.gate import Gate, build_gate
 from mail2fax.smtp.listener import Listener
+from mail2fax.smtp.peers import TrustedNetworks
 from mail2fax.smtp.protocol import GatewaySMTP
 from mail2fax.smtp.tls import ServerTls
 from mail2fax.stages.alerts import OperatorAlerts
@@ -56,6 +58,7 @@ def intake_rules(settings: Settings) -> IntakeRules:
         lifetime=settings.retry.lifetime,
         duplicate_window=settings.duplicate_window,
         backend=settings.backend,
+        max_recipients=settings.smtp.max_recipients,
     )
 
 
@@ -96,10 +99,21 @@ def smtp_listener(settings: Settings, handler: IntakeHandler, tls: ServerTls | N
             tls_context=tls.context() if tls is not None else None,
             require_starttls=settings.smtp.require_starttls,
             timeout=settings.smtp.timeout,
+            transaction_timeout=settings.smtp.transaction_timeout,
             **auth,
         )
 
-    return Listener(make_session)
+    return Listener(make_session, session_limits(settings))
+
+
+def session_limits(settings: Settings) -> SessionLimits:
+    """The session limits of one intake process: the settings' totals shared among the processes."""
+    processes = intake_processes(settings)
+    return SessionLimits(
+        total=-(-settings.smtp.max_sessions // processes),
+        per_client=-(-settings.smtp.max_sessions_per_client // processes),
+        exempt=TrustedNetworks(settings.trusted_networks),
+    )
 
 
 async def _bind(name: str, host: str, port: int, listen: Callable[[str, int], Awaitable[int]]) -> int:

@@ -17,6 +17,7 @@ from mail2fax.mail.options import check_cover_for_backend, parse_cover
 from mail2fax.settings import Settings
 from mail2fax.smtp.gate import SenderList
 from mail2fax.smtp.passwords import load_users
+from mail2fax.smtp.peers import spans_the_internet
 from mail2fax.smtp.tls import server_tls_context
 
 
@@ -105,6 +106,13 @@ def _warnings(settings: Settings, *, tls: bool, users: int) -> list[str]:
             "SMTP AUTH users are configured but MAIL2FAX_SMTP__TLS_CERT is not: passwords are only "
             "taken over TLS, so nobody can log in"
         )
+    for network in settings.trusted_networks:
+        if spans_the_internet(network):
+            warnings.append(
+                f"MAIL2FAX_TRUSTED_NETWORKS includes {network}, a good part of the internet: everyone "
+                "there can send faxes without a password, at your cost. This is an OPEN FAX RELAY; trust "
+                "single devices and let everyone else log in with SMTP AUTH"
+            )
     if smtp.allow_plain_auth_from_trusted:
         networks = ", ".join(str(network) for network in settings.trusted_networks) or "no network"
         warnings.append(

@@ -32,6 +32,10 @@ class SmtpSettings(Section):
     port: int = Field(2525, ge=0, le=65535)
     hostname: str | None = None
     timeout: float = Field(300.0, gt=0)
+    transaction_timeout: float = Field(3600.0, gt=0)
+    max_sessions: int = Field(200, ge=1)
+    max_sessions_per_client: int = Field(20, ge=1)
+    max_recipients: int = Field(100, ge=1)
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_port: int | None = Field(None, ge=0, le=65535)

@@ -6,6 +6,7 @@ import argparse
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import NoReturn
 
 from mail2fax.commands.moves import MOVES
 from mail2fax.commands.queue import parse_duration
@@ -17,6 +18,9 @@ def package_version() -> str:
         return version("mail2fax")
     except PackageNotFoundError:
         return "unknown"
+
+
+MOST_JOBS_LISTED = 1_000_000
 
 
 def _duration(text: str) -> timedelta:
@@ -33,7 +37,16 @@ def _limit(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    if value > MOST_JOBS_LISTED:
+        raise argparse.ArgumentTypeError(f"{text!r} is more than {MOST_JOBS_LISTED}")
     return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake on the command line reported in one line (and exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _common(*, top: bool) -> argparse.ArgumentParser:
@@ -42,7 +55,7 @@ def _common(*, top: bool) -> argparse.ArgumentParser:
     Below the top level they default to SUPPRESS, so that a subcommand without them does not
     overwrite what was given before its name.
     """
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     default: dict[str, object] = {} if top else {"default": argparse.SUPPRESS}
     common.add_argument(
         "-v",
@@ -87,7 +100,7 @@ def _add_moves(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="mail2fax", description="SMTP to fax bridge for RingCentral", parents=[_common(top=True)]
     )
     parser.add_argument("--version", action="version", version=f"mail2fax {package_version()}")
@@ -111,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     health.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="per check (5)")
 
-    as_json = argparse.ArgumentParser(add_help=False)
+    as_json: argparse.ArgumentParser = _Parser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print JSON for scripts instead of text")
     parents = [common, as_json]
 

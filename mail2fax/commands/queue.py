@@ -20,6 +20,7 @@ from mail2fax.settings import Settings
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 OPEN_STATES = tuple(state for state in JobState if state not in FINAL_STATES)
+LONGEST_DURATION = timedelta(days=36500)  # a hundred years: longer ones overflow the calendar
 
 
 def parse_duration(text: str) -> timedelta:
@@ -28,7 +29,10 @@ def parse_duration(text: str) -> timedelta:
     if match is None:
         raise ValueError(f"{text!r} is not a duration; write it like 30d, 12h, 90m or 45s")
     number, unit = match.groups()
-    return timedelta(seconds=float(number) * UNITS[unit or "d"])
+    seconds = float(number) * UNITS[unit or "d"]
+    if seconds > LONGEST_DURATION.total_seconds():
+        raise ValueError(f"{text!r} is longer than {LONGEST_DURATION.days} days")
+    return timedelta(seconds=seconds)
 
 
 async def _job(store: Store, job_id: str) -> Job:

@@ -1,5 +1,8 @@
 """The SMTP listeners: aiosmtpd protocols served from the daemon's own event loop.
 
+Each new connection passes :class:`~mail2fax.smtp.admission.Admission` first: over the session
+limits it is answered ``421 4.7.0`` and closed before any session is set up.
+
 While the daemon drains for shutdown, new connections are answered ``421`` and closed, open
 transactions are allowed to finish, and idle sessions are closed.
 
@@ -15,8 +18,7 @@ import logging
 import ssl
 from collections.abc import Callable
 
-from aiosmtpd.smtp import SMTP
-
+from mail2fax.smtp.admission import Admission, SessionLimits, quiet_accept_failures
 from mail2fax.smtp.protocol import SHUTTING_DOWN, GatewaySMTP
 from mail2fax.smtp.tls import log_failed_handshake
 
@@ -25,67 +27,87 @@ log = logging.getLogger("mail2fax.listener")
 TLS_HANDSHAKE_TIMEOUT = 60.0
 
 
-class _Refuse(asyncio.Protocol):
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
-        transport.write(SHUTTING_DOWN)
-        transport.close()
+class _Doorman(asyncio.Protocol):
+    """Stands at a new connection: hands it to a session (after the TLS handshake on the implicit
+    TLS port), or answers it ``421`` and closes it."""
 
-
-class _ImplicitTls(asyncio.Protocol):
-    """The first moments of a connection to the implicit-TLS port: the handshake, then the session."""
-
-    def __init__(self, listener: Listener, session: asyncio.Protocol, context: Callable[[], ssl.SSLContext]):
+    def __init__(self, listener: Listener, tls_context: Callable[[], ssl.SSLContext] | None):
         self._listener = listener
-        self._session = session
-        self._context = context
+        self._tls_context = tls_context
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
+        session = self._listener.admit(transport)
+        if session is None:
+            return
+        if self._tls_context is None:
+            transport.set_protocol(session)
+            session.connection_made(transport)
+            return
         # Nothing may be read before the TLS layer takes the connection over.
         transport.pause_reading()
-        task = asyncio.get_running_loop().create_task(self._handshake(transport))
+        task = asyncio.get_running_loop().create_task(self._handshake(transport, session, self._tls_context))
         self._listener.handshakes.add(task)
         task.add_done_callback(self._listener.handshakes.discard)
 
-    async def _handshake(self, transport: asyncio.Transport) -> None:
+    async def _handshake(
+        self, transport: asyncio.Transport, session: GatewaySMTP, context: Callable[[], ssl.SSLContext]
+    ) -> None:
         peer = transport.get_extra_info("peername")
-        if transport.is_closing():
-            return
-        loop = asyncio.get_running_loop()
+        started = False
         try:
-            encrypted = await loop.start_tls(
-                transport,
-                self._session,
-                self._context(),
-                server_side=True,
-                ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT,
-            )
-        except (OSError, TimeoutError, EOFError) as exc:
-            log_failed_handshake(peer, exc, listener="implicit")
-            transport.close()
-            return
-        if encrypted is None:  # the connection was lost as the handshake ended
-            log_failed_handshake(peer, None, listener="implicit")
-            return
-        self._session.connection_made(encrypted)
+            if transport.is_closing():
+                return
+            try:
+                encrypted = await asyncio.get_running_loop().start_tls(
+                    transport,
+                    session,
+                    context(),
+                    server_side=True,
+                    ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT,
+                )
+            except (OSError, TimeoutError, EOFError) as exc:
+                log_failed_handshake(peer, exc, listener="implicit")
+                transport.close()
+                return
+            if encrypted is None:  # the connection was lost as the handshake ended
+                log_failed_handshake(peer, None, listener="implicit")
+                return
+            started = True
+            session.connection_made(encrypted)
+        finally:
+            if not started:
+                self._listener.forget(session)
 
 
 class Listener:
     """Serves one handler on one or more sockets and drains them on shutdown."""
 
-    def __init__(self, make_session: Callable[[Listener], SMTP]):
+    def __init__(self, make_session: Callable[[Listener], GatewaySMTP], limits: SessionLimits):
         self._make_session = make_session
+        self._admission = Admission(limits)
         self._servers: list[asyncio.Server] = []
         self.sessions: set[GatewaySMTP] = set()
         self.handshakes: set[asyncio.Task[None]] = set()
         self.draining = False
 
-    def _protocol(self) -> asyncio.BaseProtocol:
-        if self.draining:
-            return _Refuse()
-        session: asyncio.BaseProtocol = self._make_session(self)
+    def admit(self, transport: asyncio.WriteTransport) -> GatewaySMTP | None:
+        """A new session for this connection, or None after answering it ``421`` and closing it."""
+        peer = transport.get_extra_info("peername")
+        refusal = SHUTTING_DOWN if self.draining else self._admission.refusal(peer)
+        if refusal is not None:
+            transport.write(refusal)
+            transport.close()
+            return None
+        session = self._make_session(self)
+        self.sessions.add(session)
+        self._admission.enter(session, peer)
         return session
+
+    def forget(self, session: GatewaySMTP) -> None:
+        """A session has ended, or never started: it no longer counts against the limits."""
+        self.sessions.discard(session)
+        self._admission.leave(session)
 
     async def listen(
         self,
@@ -100,18 +122,10 @@ class Listener:
         With ``reuse_port``, other intake processes may listen on the same port (``SO_REUSEPORT``).
         """
         loop = asyncio.get_running_loop()
-        factory: Callable[[], asyncio.BaseProtocol] = self._protocol
-        if tls_context is not None:
-            context = tls_context
-
-            def factory() -> asyncio.BaseProtocol:
-                session = self._protocol()
-                if isinstance(session, _Refuse):
-                    return session
-                assert isinstance(session, asyncio.Protocol)
-                return _ImplicitTls(self, session, context)
-
-        server = await loop.create_server(factory, host, port, reuse_port=reuse_port or None)
+        quiet_accept_failures(loop)
+        server = await loop.create_server(
+            lambda: _Doorman(self, tls_context), host, port, reuse_port=reuse_port or None
+        )
         self._servers.append(server)
         bound = int(server.sockets[0].getsockname()[1])
         log.info(

@@ -14,6 +14,7 @@ from typing import Any
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,15 @@ class TrustedNetworks:
 
     def trusts(self, session: Any) -> bool:
         return peer_address(getattr(session, "peer", None)) in self
+
+
+def spans_the_internet(network: IPNetwork) -> bool:
+    """Whether a network is wider than a /8 of IPv4 (or a /16 of IPv6): trusting it opens the relay."""
+    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_IPV4_MAPPED):
+        return network.prefixlen < 96 + 8
+    if network.is_private:  # 10.0.0.0/8, fd00::/8 and the like: wide, but not the internet
+        return False
+    return network.prefixlen < (8 if isinstance(network, ipaddress.IPv4Network) else 16)
 
 
 def authenticated_user(session: Any) -> str | None:
