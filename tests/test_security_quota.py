@@ -186,3 +186,85 @@ async def test_duplicates_are_remembered_across_a_restart_for_the_window_only(
         assert fresh.accepted
         assert "duplicate" not in fresh.final.text
         assert await jobs(daemon) == 2
+
+
+async def open_transaction(
+    daemon: Daemon, recipients: list[str], sender: str = "alice@example.com"
+) -> RawSMTP:
+    client = await RawSMTP.connect(daemon.smtp_port or 0)
+    await client.ehlo()
+    assert (await client.command(f"MAIL FROM:<{sender}>")).code == 250
+    for recipient in recipients:
+        assert (await client.command(f"RCPT TO:<{recipient}>")).code == 250
+    return client
+
+
+async def test_quotas_count_numbers_and_refuse_a_mail_whole_before_its_upload(
+    tmp_path: Path, relay: CaptureRelay
+) -> None:
+    two = [TO, "12015550124@fax.local"]
+    async with running(quota_settings(tmp_path, relay, sender_per_hour=3)) as daemon:
+        client = await open_transaction(daemon, two)
+        assert (await client.data(fax("two numbers"))).code == 250
+        assert (await client.command("MAIL FROM:<alice@example.com>")).code == 250
+        for recipient in two:
+            assert (await client.command(f"RCPT TO:<{recipient}>")).code == 250
+        over = await client.command("DATA")  # 2 + 2 > 3: refused before the client sends the mail
+        assert (over.code, over.text) == (
+            450,
+            "4.7.1 Too many faxes from <alice@example.com>: the limit is 3 fax numbers per hour, "
+            "please try again later",
+        )
+        assert (await client.command("RSET")).code == 250
+        await client.close()
+        assert (await send(daemon)).accepted  # one more number still fits
+        assert daemon.store is not None
+        assert [len(job.recipients) for job in await daemon.store.list_jobs()] in ([1, 2], [2, 1])
+
+
+async def test_a_mail_to_more_numbers_than_a_quota_allows_is_refused_for_good(
+    tmp_path: Path, relay: CaptureRelay
+) -> None:
+    numbers = [f"120155501{n:02d}@fax.local" for n in range(10, 15)]
+    async with running(quota_settings(tmp_path, relay, global_per_hour=4)) as daemon:
+        client = await open_transaction(daemon, numbers)
+        refused = await client.command("DATA")
+        assert (refused.code, refused.text) == (
+            552,
+            "5.5.3 This mail goes to 5 fax numbers, more than the gateway's limit of 4 fax numbers "
+            "per hour: send it to fewer numbers at a time",
+        )
+        await client.close()
+        assert await jobs(daemon) == 0
+
+
+async def test_a_mail_has_at_most_100_recipients(tmp_path: Path, relay: CaptureRelay) -> None:
+    numbers = [f"1201555{n:04d}@fax.local" for n in range(100, 201)]
+    async with running(settings_for(tmp_path, relay)) as daemon:
+        client = await open_transaction(daemon, numbers[:100])
+        over = await client.command(f"RCPT TO:<{numbers[100]}>")
+        assert (over.code, over.text) == (
+            452,
+            "4.5.3 Too many recipients: at most 100 numbers a mail; send the rest in another mail",
+        )
+        assert (await client.data(fax("a hundred"))).code == 250
+        await client.close()
+        assert daemon.store is not None
+        [job] = await daemon.store.list_jobs()
+    assert len(job.recipients) == 100
+
+
+async def test_the_same_message_id_to_another_number_is_a_new_fax(
+    tmp_path: Path, relay: CaptureRelay
+) -> None:
+    raw = fax("same page")
+    async with running(settings_for(tmp_path, relay)) as daemon:
+        first = await deliver(daemon.smtp_port or 0, raw, recipients=[TO])
+        other = await deliver(daemon.smtp_port or 0, raw, recipients=["12015550199@fax.local"])
+        again = await deliver(daemon.smtp_port or 0, raw, recipients=[TO])
+        assert first.accepted and other.accepted and again.accepted
+        assert "duplicate" not in other.final.text
+        assert "duplicate not faxed again" in again.final.text
+        assert daemon.store is not None
+        numbers = sorted(job.recipients[0].number for job in await daemon.store.list_jobs())
+    assert numbers == ["+12015550123", "+12015550199"]
