@@ -433,3 +433,26 @@ async def _notified(store: Store | None, job_id: str) -> bool:
     assert store is not None
     job = await store.get(job_id)
     return job is not None and job.notified_at is not None
+
+
+async def test_numbers_too_large_for_the_queue_are_one_line_errors(
+    tmp_path: Path, relay: CaptureRelay
+) -> None:
+    settings = settings_for(tmp_path, relay)
+    async with running(settings) as daemon:
+        await mail_a_fax(daemon.smtp_port or 0)
+        ages = await run_cli(settings, "queue", "purge", "--older-than", "99999999999999d")
+        many = await run_cli(settings, "queue", "list", "--limit", "99999999999999999999")
+        assert daemon.store is not None
+        assert len(await daemon.store.list_jobs()) == 1
+    assert ages.code == 2
+    assert ages.error == (
+        "mail2fax queue purge: error: argument --older-than: '99999999999999d' is longer than "
+        "36500 days (see mail2fax queue purge --help)"
+    )
+    assert many.code == 2
+    assert many.error == (
+        "mail2fax queue list: error: argument --limit: '99999999999999999999' is more than 1000000 "
+        "(see mail2fax queue list --help)"
+    )
+    assert "Traceback" not in ages.stderr + many.stderr
