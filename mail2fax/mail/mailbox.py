@@ -100,6 +100,15 @@ def _parameters(rest: str, role: Role) -> str:
     return parameters
 
 
+def check_argument(argument: str, role: Role) -> None:
+    """Refuse a whole MAIL or RCPT argument with a control or non-ASCII character anywhere in it,
+    before anything (aiosmtpd strips Unicode white space such as ``\x1c`` at its ends) trims it."""
+    if not argument.isascii():
+        raise _refuse(role, "has characters outside ASCII; this gateway does not offer SMTPUTF8")
+    if any(c < " " or c == "\x7f" for c in argument):
+        raise _refuse(role, "has control characters")
+
+
 def parse_mailbox(text: str, role: Role) -> Mailbox:
     """A bare RFC 5321 Mailbox (no angle brackets, no route), or :class:`MalformedAddress`."""
     if not text:

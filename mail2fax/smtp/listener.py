@@ -27,7 +27,7 @@ log = logging.getLogger("mail2fax.listener")
 TLS_HANDSHAKE_TIMEOUT = 60.0
 
 
-class _Doorman(asyncio.Protocol):
+class Doorman(asyncio.Protocol):
     """Stands at a new connection: hands it to a session (after the TLS handshake on the implicit
     TLS port), or answers it ``421`` and closes it."""
 
@@ -124,7 +124,7 @@ class Listener:
         loop = asyncio.get_running_loop()
         quiet_accept_failures(loop)
         server = await loop.create_server(
-            lambda: _Doorman(self, tls_context), host, port, reuse_port=reuse_port or None
+            lambda: Doorman(self, tls_context), host, port, reuse_port=reuse_port or None
         )
         self._servers.append(server)
         bound = int(server.sockets[0].getsockname()[1])

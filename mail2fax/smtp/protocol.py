@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, AnyStr
 from aiosmtpd.smtp import MISSING, TLSSetupException, syntax
 
 from mail2fax.errors import MalformedAddress
-from mail2fax.mail.mailbox import NULL_SENDER, Role, parse_path
+from mail2fax.mail.mailbox import NULL_SENDER, Role, check_argument, parse_path
 from mail2fax.smtp.auth import AuthSMTP
 from mail2fax.smtp.data_reader import AIOSMTPD_LINE_TOO_LONG, DataReader
 from mail2fax.smtp.envelope import FaxEnvelope, IntakeHooks
@@ -86,6 +86,7 @@ class GatewaySMTP(AuthSMTP):
     async def smtp_MAIL(self, arg: str | None) -> None:
         self._reading = Role.SENDER
         try:
+            check_argument(arg or "", Role.SENDER)
             await super().smtp_MAIL(arg)
         except MalformedAddress as refusal:
             log.info("refused MAIL", extra={"peer": self._peer(), "reason": refusal.reason})
@@ -94,6 +95,7 @@ class GatewaySMTP(AuthSMTP):
     async def smtp_RCPT(self, arg: str | None) -> None:
         self._reading = Role.RECIPIENT
         try:
+            check_argument(arg or "", Role.RECIPIENT)
             await super().smtp_RCPT(arg)
         except MalformedAddress as refusal:
             log.info("refused RCPT", extra={"peer": self._peer(), "reason": refusal.reason})
