@@ -10,6 +10,9 @@ import email.utils
 from datetime import datetime
 from email.message import EmailMessage
 
+from mail2fax.mail.mailbox import Mailbox
+from mail2fax.mail.safe_text import for_reply
+
 LINE_LIMIT = 300
 
 ADVICE = {
@@ -35,18 +38,16 @@ ADVICE = {
 
 
 def one_line(text: str, limit: int = LINE_LIMIT) -> str:
-    """``text`` as one line of printable ASCII, at most ``limit`` characters."""
-    flat = "".join(char if char.isascii() and char.isprintable() else "?" for char in " ".join(text.split()))
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+    return for_reply(text, limit)
 
 
 def compose_alert(
-    *, job_id: str, state: str, stage: str, reason: str, from_address: str, to: str, now: datetime
+    *, job_id: str, state: str, stage: str, reason: str, from_address: str, to: Mailbox, now: datetime
 ) -> EmailMessage:
     job = one_line(job_id, 40)
     message = EmailMessage()
     message["From"] = from_address
-    message["To"] = to
+    message["To"] = str(to)
     message["Subject"] = f"mail2fax: job {job} needs a person"
     message["Date"] = email.utils.format_datetime(now)
     message["Auto-Submitted"] = "auto-generated"

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from mail2fax.errors import RelayError
 from mail2fax.mail.alert import compose_alert
+from mail2fax.mail.status_mail import status_recipient
 from mail2fax.mailer import Mailer
 from mail2fax.models import Actor, Job
 
@@ -48,7 +49,8 @@ class OperatorAlerts:
         )
         if self._count_parked is not None:
             self._count_parked(stage.value)
-        if self._mailer is None or not self._operator:
+        operator = status_recipient(self._operator or "")
+        if self._mailer is None or operator is None:
             return
         try:
             message = compose_alert(
@@ -57,10 +59,10 @@ class OperatorAlerts:
                 stage=stage.value,
                 reason=reason,
                 from_address=self._from,
-                to=self._operator,
+                to=operator,
                 now=self._clock(),
             )
-            await self._mailer.send(message)
+            await self._mailer.send(message, recipient=operator)
         except RelayError as exc:
             log.warning(
                 "the operator could not be mailed about a parked job",
