@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mail2fax.models import Actor, Document, FaxOptions, FaxRequest, JobState, Recipient
+from mail2fax.models import Actor, Document, FaxOptions, FaxRequest, JobState, Recipient, RecipientResult
 from mail2fax.queue.sqlite import SqliteStore
 from mail2fax.settings import Settings
 from tests.capture import CapturedMail, CaptureRelay
@@ -63,7 +63,7 @@ async def plant(settings: Settings) -> dict[str, str]:
             submitted_at=now,
         )
         notify = await store.enqueue(
-            poison_request("n\r@example.com"), backend="ringcentral", lifetime=3600, now=now
+            poison_request("n@example.com"), backend="ringcentral", lifetime=3600, now=now
         )
         await store.transition(
             notify.id,
@@ -73,6 +73,8 @@ async def plant(settings: Settings) -> dict[str, str]:
             now=now,
             finished_at=now,
             last_error="x",
+            # A number where RingCentral's status text belongs: the status mail cannot be written.
+            results=(RecipientResult("+16505550199", 5),),  # type: ignore[arg-type]
         )
     finally:
         await store.close()

@@ -11,7 +11,7 @@ import pytest
 
 from mail2fax.commands.render import job_text
 from mail2fax.mailer import Mailer
-from mail2fax.models import Actor, Job, JobState
+from mail2fax.models import Actor, Job, JobState, RecipientResult
 from mail2fax.queue.sqlite import SqliteStore
 from mail2fax.settings import NotifySettings, RelaySettings
 from mail2fax.stages.alerts import OperatorAlerts
@@ -134,8 +134,15 @@ async def test_a_status_mail_that_cannot_be_made_is_given_up_and_the_operator_to
         clock=clock,
     )
     notify = notify_stage(store, relay, clock, alerts)
-    # A carriage return in the stored sender: no mail header can carry it.
-    poison = await failed_job(store, clock, "a\rb@example.com")
+    # A damaged row: a number where RingCentral's status text belongs.
+    poison = await moved(
+        store,
+        await queued(store, clock, "carol@example.com"),
+        (JobState.FAILED, SUBMIT),
+        clock=clock,
+        finished_at=clock(),
+        results=(RecipientResult("+14155551212", 5),),  # type: ignore[arg-type]
+    )
     good = await failed_job(store, clock, "bob@example.com")
     assert await notify.run_once() == 1
     assert [mail.recipients for mail in relay.mails] == [["bob@example.com"]]
