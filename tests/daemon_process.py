@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import signal
 import sys
 from pathlib import Path
@@ -52,9 +53,10 @@ def environment(data_dir: Path, relay_port: int, **values: str) -> dict[str, str
 
 
 class DaemonProcess:
-    def __init__(self, env: dict[str, str], cwd: Path):
+    def __init__(self, env: dict[str, str], cwd: Path, *, open_files: int | None = None):
         self._env = env
         self._cwd = cwd
+        self._open_files = open_files  # RLIMIT_NOFILE of the daemon, when the test needs it low
         self.process: asyncio.subprocess.Process | None = None
         self.lines: list[str] = []
         self.port = 0
@@ -75,6 +77,7 @@ class DaemonProcess:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
+            preexec_fn=self._limit_files if self._open_files is not None else None,
         )
         self._reader = asyncio.create_task(self._read(self.process))
         waiter = asyncio.create_task(self._ready.wait())
@@ -86,6 +89,17 @@ class DaemonProcess:
             await self.kill()
             raise AssertionError("the daemon did not start:\n" + "\n".join(self.lines[-30:]))
         return self.port
+
+    def _limit_files(self) -> None:
+        assert self._open_files is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self._open_files, self._open_files))
+
+    def peak_memory(self) -> int:
+        """The daemon's peak resident memory so far (VmHWM), in bytes."""
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        [line] = [line for line in status.splitlines() if line.startswith("VmHWM:")]
+        return int(line.split()[1]) * 1024
 
     async def _read(self, process: asyncio.subprocess.Process) -> None:
         assert process.stderr is not None

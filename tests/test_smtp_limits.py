@@ -6,6 +6,7 @@ Each test here failed on the tree before these limits existed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from mail2fax.smtp.passwords import MIN_N, hash_password
 from tests.capture import CaptureRelay
 from tests.conftest import running, settings_for
+from tests.daemon_process import DaemonProcess, environment
 from tests.mailbuilder import mail
 from tests.raw_smtp import RawSMTP, b64, dot_stuffed
 from tests.samples.other import pdf_bytes
@@ -209,3 +211,33 @@ async def connect_when_admitted(port: int) -> RawSMTP:
             if client.greeting.code == 220:
                 return client
             await client.close()
+
+
+async def test_failed_accepts_are_one_log_line_and_the_daemon_serves_again(
+    tmp_path: Path, relay: CaptureRelay
+) -> None:
+    """With too few file descriptors for the connections, accept() fails; asyncio reports each
+    failure with a traceback, mail2fax once a minute."""
+    env = environment(tmp_path / "data", relay.port, MAIL2FAX_SMTP__PROCESSES="1")
+    daemon = DaemonProcess(env, tmp_path, open_files=48)
+    port = await daemon.start()
+    held: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    try:
+        with contextlib.suppress(OSError):  # the client runs out of nothing: the daemon does
+            for _ in range(80):
+                held.append(await asyncio.open_connection("127.0.0.1", port))
+        await daemon.wait_for_line("smtp cannot accept connections")
+        for _, writer in held:
+            writer.close()
+        held.clear()
+        client = await connect_when_admitted(port)
+        assert (await client.command("NOOP")).code == 250
+        await client.close()
+    finally:
+        for _, writer in held:
+            writer.close()
+        assert await daemon.terminate() == 0
+    log = daemon.log_text()
+    assert log.count("smtp cannot accept connections") == 1
+    assert "Traceback" not in log
+    assert "socket.accept() out of system resource" not in log
