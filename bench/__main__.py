@@ -14,7 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import api, depth, intake, machine, postfix, scans, stats
+from bench import api, depth, intake, longlines, machine, postfix, scans, stats
 from bench.mails import MiB, SmallMails, pdf_of_size
 from bench.procs import ROOT, Systems, start
 
@@ -88,6 +88,24 @@ async def _depth(systems: Systems, rounds: int, per_session: int) -> list[depth.
     return results
 
 
+async def _lines(systems: Systems, rounds: int) -> list[longlines.LinesRound]:
+    """200 never-ending 1 MiB command lines against each system, one intake process each."""
+    results: list[longlines.LinesRound] = []
+    for number in range(rounds):
+        for system in _order(number, systems.names):
+            server = await systems.start(system, processes=1)
+            try:
+                result = await longlines.lines_round(server)
+            finally:
+                await server.stop()
+            results.append(result)
+            _say(
+                f"lines round={number} {system}: {result.admitted} admitted, "
+                f"grew {result.growth / MiB:.0f} MiB to {result.peak_rss / MiB:.0f} MiB"
+            )
+    return results
+
+
 async def _scans(systems: Systems, rounds: int, pdf_size: int, repeat: int) -> list[scans.ScanRound]:
     pdf = pdf_of_size(pdf_size)
     small = SmallMails()
@@ -123,7 +141,7 @@ async def main(args: argparse.Namespace) -> int:
     lines += [f"- command: `python -m bench {' '.join(sys.argv[1:])}`".replace("  ", " "), ""]
     record: dict[str, Any] = {"machine": dict(machine.describe(ROOT, args.loop, data_root))}
     began = time.monotonic()
-    if {"intake", "scans", "depth"} & set(args.only):
+    if {"intake", "scans", "depth", "lines"} & set(args.only):
         # The emulator stands in for RingCentral's servers, which are not on this machine: it runs
         # at the lowest priority so that its parsing of uploads takes no CPU from the servers.
         emulator = await start("emulator", "bench.emulator_server", logs=logs, nice=19)
@@ -156,6 +174,10 @@ async def main(args: argparse.Namespace) -> int:
                 depth_rounds = await _depth(systems, rounds, per_session[DEPTH_SESSIONS])
                 lines += [*depth.report(depth_rounds, QUEUE_DEPTHS), ""]
                 record["depth"] = [asdict(r) for r in depth_rounds]
+            if "lines" in args.only:
+                line_rounds = await _lines(systems, rounds)
+                lines += [*longlines.report(line_rounds), ""]
+                record["lines"] = [asdict(r) for r in line_rounds]
             if "scans" in args.only:
                 scan_rounds = await _scans(systems, rounds, args.scan_mib * MiB, 1 if args.quick else 2)
                 lines += [*scans.report(scan_rounds, SCAN_CONCURRENCY), ""]
@@ -191,8 +213,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["intake", "depth", "scans", "api"],
-        default=["intake", "depth", "scans", "api"],
+        choices=["intake", "depth", "scans", "lines", "api"],
+        default=["intake", "depth", "scans", "lines", "api"],
     )
     parser.add_argument(
         "--no-postfix", action="store_true", help="do not compare Postfix even when installed"

@@ -216,7 +216,7 @@ class Systems:
         self.names: tuple[str, ...] = ("bare", *self.daemons)
         self.intake_names: tuple[str, ...] = ("bare", "postfix", *self.daemons) if postfix else self.names
 
-    async def start(self, system: str, *, queued: int = 0) -> Running:
+    async def start(self, system: str, *, queued: int = 0, processes: int | None = None) -> Running:
         if system == "bare":
             return await start("bare", "bench.bare_server", "--loop", self.loop, logs=self.logs)
         if system == "postfix":
@@ -224,8 +224,8 @@ class Systems:
         if system in ("mail2fax", "before", SINGLE):
             workdir = Path(tempfile.mkdtemp(prefix="mail2fax-bench-", dir=self.data_root))
             env = daemon_environment(workdir, self.emulator_url, MAIL2FAX_SHUTDOWN_TIMEOUT="2")
-            if system == SINGLE:
-                env["MAIL2FAX_SMTP__PROCESSES"] = "1"
+            if system == SINGLE or processes is not None:
+                env["MAIL2FAX_SMTP__PROCESSES"] = str(processes or 1)
             cwd = ROOT
             if system == "before":
                 assert self.before is not None
