@@ -4,8 +4,10 @@ and a body that takes too long or grows too large never holds up the gateway."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.server
 import io
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,5 +167,37 @@ async def test_a_worker_out_of_memory_refuses_the_body_not_the_daemon() -> None:
         with pytest.raises(UnrenderableBody):
             await pool.render(huge)
         assert (await pool.render(HtmlBody("<p>after</p>", {}))).pages == 1
+    finally:
+        await pool.close()
+
+
+def render_workers() -> set[int]:
+    """The render worker processes this test process has started and not yet reaped."""
+    children: set[int] = set()
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        children |= {int(pid) for pid in (task / "children").read_text().split()}
+    found = set()
+    for pid in children:
+        with contextlib.suppress(OSError):
+            if b"mail2fax.rendering.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.add(pid)
+    return found
+
+
+async def test_a_render_whose_mail_is_abandoned_stops_its_worker() -> None:
+    # aiosmtpd cancels intake when the client hangs up; the worker is then mid-answer.
+    pool = Renderer(RenderLimits(timeout=30))
+    before = render_workers()
+    try:
+        assert (await pool.render(HtmlBody("<p>first</p>", {}))).pages == 1
+        worker = render_workers() - before
+        assert len(worker) == 1
+        slow = asyncio.create_task(pool.render(HtmlBody("<p>x</p>" * 30_000, {})))
+        await asyncio.sleep(0)  # the body is on its way to the idle worker
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        assert render_workers() & worker == set()
+        assert (await pool.render(HtmlBody("<p>next</p>", {}))).pages == 1
     finally:
         await pool.close()

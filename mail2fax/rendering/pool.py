@@ -102,6 +102,11 @@ class Renderer:
                 raise UnrenderableBody(
                     "the HTML text of the mail made the renderer stop (too large or too complex)"
                 ) from None
+            except asyncio.CancelledError:
+                # The mail was abandoned mid-render (its client hung up): the worker's answer
+                # would be read by the next body, so it is stopped, not kept.
+                await worker.stop(kill=True)
+                raise
             finally:
                 self._busy.discard(worker)
             worker.renders += 1
