@@ -154,9 +154,7 @@ def _parse(raw: bytes, body_mode: BodyMode, limit: int) -> ParsedMail:
         if is_tnef(part, name, data):
             pieces = tnef_files(data, label_of(part))
             if not pieces:
-                left_out.append(
-                    LeftOut(label_of(part), "Outlook formatting data (winmail.dat) without files")
-                )
+                left_out.append(LeftOut(label_of(part), _EMPTY_TNEF))
         for piece in pieces:
             found += 1
             total += len(piece[1])
