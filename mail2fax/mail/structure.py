@@ -169,29 +169,29 @@ def _children(
         raise UnfaxableDocument(ENCRYPTED)
     if subtype != "alternative" or not payload:
         return payload
-    chosen = _preferred(payload)
+    chosen, chosen_is_html = _preferred(payload)
     for child in payload:
         if child is chosen:
             continue
         for piece in child.walk():
             if piece.get_content_type() == "text/html":
                 html_texts.append(text_of(piece))
-            elif piece.get_content_type() == "text/plain" and _holds_html(chosen):
+            elif piece.get_content_type() == "text/plain" and chosen_is_html:
                 found.plain_alternatives.append(text_of(piece))
         found.left_out.append(LeftOut(label_of(child), "an alternative of the body"))
     return [chosen]
 
 
-def _preferred(children: list[Message]) -> Message:
+def _preferred(children: list[Message]) -> tuple[Message, bool]:
     """The alternative the sender saw: the last one with HTML that shows something, else the last
-    plain text that has any, else the last one."""
+    plain text that has any, else the last one; and whether it is the HTML one."""
     for child in reversed(children):
         if _holds_html(child):
-            return child
+            return child, True
     for child in reversed(children):
         if child.get_content_type() == "text/plain" and text_of(child).strip():
-            return child
-    return children[-1]
+            return child, False
+    return children[-1], False
 
 
 def _holds_html(part: Message) -> bool:
