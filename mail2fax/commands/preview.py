@@ -9,14 +9,15 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from mail2fax.app import render_limits
 from mail2fax.commands import CommandError, Report
 from mail2fax.commands.render import size, table
 from mail2fax.errors import Refusal
 from mail2fax.mail.message import parse_mail
 from mail2fax.models import Document
 from mail2fax.rendering.body import fax_documents
-from mail2fax.rendering.pool import Renderer, RenderLimits
-from mail2fax.settings import MiB, Settings
+from mail2fax.rendering.pool import Renderer
+from mail2fax.settings import Settings
 
 
 async def render_mail(settings: Settings, mail_path: Path, output: Path | None) -> Report:
@@ -24,9 +25,7 @@ async def render_mail(settings: Settings, mail_path: Path, output: Path | None) 
         raw = await asyncio.to_thread(mail_path.read_bytes)
     except OSError as exc:
         raise CommandError(f"cannot read {mail_path}: {exc.strerror or exc}") from None
-    renderer = Renderer(
-        RenderLimits(timeout=settings.render.timeout, memory_bytes=settings.render.memory_mb * MiB)
-    )
+    renderer = Renderer(render_limits(settings))
     try:
         parsed = parse_mail(raw, body_mode=settings.body, max_document_bytes=settings.max_document_bytes)
         documents, pages = await fax_documents(
