@@ -10,6 +10,9 @@ from typing import Protocol
 
 from mail2fax.models import Job, RecipientResult, StoredDocument
 
+# Server errors to a fax request that has left: they prove nothing about whether the fax was taken.
+UNCERTAIN_STATUSES = frozenset({500, 502, 504})
+
 
 class Outcome(enum.StrEnum):
     PENDING = "pending"

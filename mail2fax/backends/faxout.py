@@ -15,7 +15,15 @@ from typing import IO, Any
 
 import httpx
 
-from mail2fax.backends.base import FaxStatus, Outcome, RecoveryResult, Settlement, Submission, TrackedFax
+from mail2fax.backends.base import (
+    UNCERTAIN_STATUSES,
+    FaxStatus,
+    Outcome,
+    RecoveryResult,
+    Settlement,
+    Submission,
+    TrackedFax,
+)
 from mail2fax.clock import WallClock, utcnow
 from mail2fax.errors import (
     BackendAuthError,
@@ -27,9 +35,6 @@ from mail2fax.models import Job, StoredDocument
 from mail2fax.settings import FaxOutSettings
 
 log = logging.getLogger("mail2fax.faxout")
-
-# Server errors after the upload: FaxOut may have taken the fax before failing.
-UNCERTAIN_STATUSES = frozenset({500, 502, 504})
 
 RESULT_WORDS = {
     1: "FaxOut authorization failed: check MAIL2FAX_FAXOUT__USERNAME, __EXTENSION and __PASSWORD",

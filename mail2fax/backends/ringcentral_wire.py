@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from mail2fax.backends.base import UNCERTAIN_STATUSES
 from mail2fax.errors import (
     BackendAuthError,
     BackendError,
@@ -198,7 +199,7 @@ def classify(
     wait = retry_after(response.headers, now)
     if status == 429:
         return TemporaryBackendError(text, code=code, retry_after=wait if wait is not None else window)
-    if uncertain and status in (500, 502, 504):
+    if uncertain and status in UNCERTAIN_STATUSES:
         return UncertainSubmission(text, code=code, retry_after=wait)
     if status >= 500 or status in (408, 425) or code in TRY_LATER_CODES:
         return TemporaryBackendError(text, code=code, retry_after=wait)
