@@ -12,6 +12,7 @@ import pytest
 from mail2fax.errors import NothingToFax, Refusal, TooLarge, UnfaxableDocument
 from mail2fax.mail.message import COVER_TEXT_LIMIT, ParsedMail, cut_cover_text, parse_mail
 from mail2fax.models import Document
+from tests.corpus.mime import opaque_signed
 from tests.samples import (
     Attachment,
     build_mail,
@@ -454,6 +455,18 @@ def test_deep_nesting_is_refused_quickly(depth: int, words: str) -> None:
     with pytest.raises(Refusal, match=words) as caught:
         parse(nested(depth))
     assert time.perf_counter() - started < 2
+    assert caught.value.code == 554
+
+
+def test_deep_nesting_inside_an_opaque_signature_is_refused_like_the_same_mail_unsigned() -> None:
+    inner = nested(300).split(b"\r\n", 2)[2]  # the nested entity, without the mail's own headers
+    signed = (
+        b"Subject: deep\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: application/pkcs7-mime; smime-type=signed-data; name="smime.p7m"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(opaque_signed(inner))
+    )
+    with pytest.raises(Refusal, match="more than 100 multipart or message sections") as caught:
+        parse(signed)
     assert caught.value.code == 554
 
 

@@ -21,16 +21,14 @@ from mail2fax.mail.body import HtmlBody, Resource, html_markup, one_line, plain_
 from mail2fax.mail.pages import count_pages
 from mail2fax.mail.payload import Runs, attachment_bytes, safe_read
 from mail2fax.mail.sniffing import safe_filename, sniff
-from mail2fax.mail.structure import LeftOut, Structure, filename_of, label_of, walk
+from mail2fax.mail.structure import LeftOut, Structure, check_sections, filename_of, label_of, walk
 from mail2fax.mail.tnef import is_tnef, tnef_files
 from mail2fax.models import Document
 
 BodyMode = Literal["auto", "always", "never"]
 
 COVER_TEXT_LIMIT = 1024  # RingCentral's coverPageText maxLength
-MAX_CONTAINERS = 100  # multipart and message parts, counted before parsing
 MAX_HEADER_CHARS = 4096
-_CONTAINER = re.compile(rb"content-type:[ \t\r\n]*(?:multipart|message)/")  # on lower-cased bytes
 _EMPTY_TNEF = "Outlook formatting data (winmail.dat) without files"
 _FEED_BYTES = 64 * 1024  # the parser is fed this much at a time, never the whole mail as one string
 
@@ -132,9 +130,7 @@ def _parse(raw: bytes, body_mode: BodyMode, limit: int) -> ParsedMail:
     runs = Runs.cut(raw)
     # Counted where the parser looks: a cut stretch holds no header (no colon, no space), and the
     # mail is not lower-cased as a whole (a second copy of a scan).
-    containers = sum(1 for _ in _CONTAINER.finditer(runs.text.lower()))
-    if containers > MAX_CONTAINERS:
-        raise MalformedMail(f"the mail has more than {MAX_CONTAINERS} multipart or message sections")
+    check_sections(runs.text)
     msg = _message(runs.text)
     runs.text = b""
     runs.restore_texts(msg)

@@ -14,6 +14,7 @@ The rule, as the sender's own client shows the mail:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
@@ -28,6 +29,8 @@ from mail2fax.mail.sniffing import is_image
 MAX_DEPTH = 50
 MAX_PARTS = 1000
 MAX_SIGNED_LAYERS = 5
+MAX_CONTAINERS = 100  # multipart and message parts, counted before parsing
+_CONTAINER = re.compile(rb"content-type:[ \t\r\n]*(?:multipart|message)/")  # on lower-cased bytes
 
 _SIGNATURE_TYPES = frozenset(
     (
@@ -84,6 +87,14 @@ def filename_of(part: Message) -> str | None:
 
 def label_of(part: Message) -> str:
     return (filename_of(part) or safe_read(part.get_content_type) or "a part")[:100]
+
+
+def check_sections(text: bytes) -> None:
+    """MalformedMail when ``text`` declares more multipart or message sections than a mail may
+    have: counted in its bytes, before the parser (slow on deep nesting) is given them."""
+    containers = sum(1 for _ in _CONTAINER.finditer(text.lower()))
+    if containers > MAX_CONTAINERS:
+        raise MalformedMail(f"the mail has more than {MAX_CONTAINERS} multipart or message sections")
 
 
 def walk(msg: Message, read: Callable[[Message], bytes]) -> Structure:
@@ -218,6 +229,7 @@ def _signed_mail(part: Message, read: Callable[[Message], bytes], msg: Message) 
         raise UnfaxableDocument(ENCRYPTED)
     content = signed_content(read(part))
     part.set_payload("")
+    check_sections(content)
     signed: Message = BytesParser(policy=msg.policy).parsebytes(content)
     return signed
 
