@@ -17,6 +17,7 @@ from mail2fax.backends.watch import BackendWatch, WatchedBackend
 from mail2fax.clock import utcnow
 from mail2fax.errors import StartupError
 from mail2fax.mailer import Mailer
+from mail2fax.monitor.health import Health
 from mail2fax.monitor.http import MetricsServer, daemon_routes
 from mail2fax.monitor.metrics import Metrics
 from mail2fax.queue.base import Store
@@ -151,6 +152,7 @@ class Daemon:
         self.metrics.watch_backend(self.backend_watch)
         self.metrics_port: int | None = None
         self.tls: ServerTls | None = None
+        self.health: Health | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then shut down gracefully within the configured time."""
@@ -286,7 +288,15 @@ class Daemon:
             ),
         ]
         stopping = asyncio.Event()
-        metrics_server = await self._metrics_listener(store)
+        self.health = Health(
+            store,
+            self.backend_watch,
+            settings.health,
+            smtp_address=self._smtp_address,
+            clock=self.clock,
+        )
+        self.metrics.watch_health(self.health)
+        metrics_server = await self._metrics_listener(store, self.health)
         bells = (submit_bell, track_bell, notify_bell)
         log.info("mail2fax ready", extra={"backend": settings.backend, "smtp_port": self.smtp_port})
         sdnotify.ready(f"listening on {settings.smtp.host}:{self.smtp_port}")
@@ -315,12 +325,15 @@ class Daemon:
                 task.cancel()
         log.info("mail2fax stopped")
 
-    async def _metrics_listener(self, store: Store) -> MetricsServer | None:
+    def _smtp_address(self) -> tuple[str, int] | None:
+        return None if self.smtp_port is None else (self.settings.smtp.host, self.smtp_port)
+
+    async def _metrics_listener(self, store: Store, health: Health) -> MetricsServer | None:
         """Bind the /metrics and /healthz listener when MAIL2FAX_METRICS__PORT is set."""
         where = self.settings.metrics
         if where.port is None:
             return None
-        server = MetricsServer(daemon_routes(self.metrics, store, self.backend_watch))
+        server = MetricsServer(daemon_routes(self.metrics, store, health))
         self.metrics_port = await _bind("MAIL2FAX_METRICS__PORT", where.host, where.port, server.start)
         base = f"http://{where.host}:{self.metrics_port}"
         log.info(

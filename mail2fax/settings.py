@@ -134,6 +134,11 @@ class MetricsSettings(Section):
     port: int | None = Field(None, ge=0, le=65535)
 
 
+class HealthSettings(Section):
+    status_mail_max_age: float = Field(3600.0, gt=0)
+    submitting_max_age: float = Field(900.0, gt=0)
+
+
 DEFAULT_BLOCKED_TYPES = ("PREMIUM_RATE", "SHARED_COST", "PERSONAL_NUMBER", "UAN")
 
 
@@ -167,6 +172,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     metrics: MetricsSettings = MetricsSettings()
     render: RenderSettings = RenderSettings()
+    health: HealthSettings = HealthSettings()
     body: Literal["auto", "always", "never"] = "auto"
     max_document_bytes: int = Field(50_000_000, gt=0)
     fax_resolution: Resolution = Resolution.HIGH

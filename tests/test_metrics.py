@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import httpx
@@ -47,6 +48,18 @@ async def health(daemon: Daemon) -> httpx.Response:
         return await client.get(f"http://127.0.0.1:{daemon.metrics_port}/healthz")
 
 
+async def health_becomes(daemon: Daemon, status: int) -> httpx.Response:
+    """Ask /healthz until it answers ``status`` (a report is reused for a second)."""
+    answers: list[httpx.Response] = []
+
+    async def answered() -> bool:
+        answers.append(await health(daemon))
+        return answers[-1].status_code == status
+
+    await eventually(answered)
+    return answers[-1]
+
+
 async def job_in(daemon: Daemon, job_id: str, state: JobState) -> None:
     async def reached() -> bool:
         assert daemon.store is not None
@@ -63,6 +76,7 @@ async def test_metrics_count_real_traffic(
     good = mail(attachments=[("invoice.pdf", pdf_bytes(pages=3), "application/pdf")])
     archive = mail(attachments=[("files.zip", zip_bytes(), "application/zip")])
     rc.inject(group="Light", status=429, headers={"Retry-After": "1"}, times=1)
+    started = time.time()
     async with running(settings) as daemon:
         assert daemon.metrics_port
         port = daemon.smtp_port or 0
@@ -97,6 +111,11 @@ async def test_metrics_count_real_traffic(
     assert metrics.value("mail2fax_api_rate_limited_total", group="light") == 1
     assert (metrics.value("mail2fax_api_requests_total", group="light", status="200") or 0) >= 1
     assert metrics.value("mail2fax_backend_up") == 1
+    assert metrics.value("mail2fax_backend_credentials_ok") == 1
+    submitted_at = metrics.value("mail2fax_last_submit_timestamp_seconds") or 0
+    tracked_at = metrics.value("mail2fax_last_track_timestamp_seconds") or 0
+    assert started <= submitted_at <= tracked_at <= time.time()
+    assert metrics.value("mail2fax_status_mails_waiting") is not None
     assert healthz.status_code == 200
     assert healthz.json()["status"] == "ok"
 
@@ -116,13 +135,13 @@ async def test_health_fails_while_the_backend_fails_and_recovers(
         )
         job_id = queued_job(transaction.final.text)
         await job_in(daemon, job_id, JobState.DEFERRED)
-        failing = await health(daemon)
+        failing = await health_becomes(daemon, 503)
         down = (await scrape(daemon)).value("mail2fax_backend_up")
         retried = await run_cli(settings, "queue", "retry", job_id)
         assert retried.code == 0, retried.stderr
         await wait_until(lambda: len(rc.faxes) == 1)
         await job_in(daemon, job_id, JobState.SUBMITTED)
-        recovered = await health(daemon)
+        recovered = await health_becomes(daemon, 200)
         up = (await scrape(daemon)).value("mail2fax_backend_up")
 
     assert before.status_code == 200

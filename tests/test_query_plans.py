@@ -149,6 +149,13 @@ PLANS: dict[str, Plan] = {
     "UPDATE jobs SET documents_purged_at = ? WHERE id = ? AND documents_purged_at IS NULL": Plan(
         "retention", ("SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)",)
     ),
+    # health: a real write, and the status mails waiting (a partial index of exactly those)
+    "INSERT INTO health (id, checked_at) VALUES (1, ?) "
+    "ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at": Plan("health", ()),
+    "SELECT COUNT(*), MIN(finished_at) FROM jobs INDEXED BY jobs_awaiting_notification "
+    f"WHERE notified_at IS NULL AND {schema.FINAL_CONDITION}": Plan(
+        "health", ("SCAN jobs USING INDEX jobs_awaiting_notification",)
+    ),
     # operator commands, metrics and start-up: these may read everything they list
     f"{JOBS} ORDER BY created_at DESC LIMIT ?": Plan("operator", ("SCAN jobs USING INDEX jobs_by_created",)),
     f"{JOBS} WHERE state IN (?, …) ORDER BY created_at DESC LIMIT ?": Plan(
@@ -256,6 +263,7 @@ async def drive(store: Store) -> dict[str, Callable[[], Awaitable[Any]]]:
         "rate_window": lambda: store.rate_window("heavy", BEFORE),
         "take_rate_slot": lambda: store.take_rate_slot("heavy", NOW, 10, 60.0),
         "finish_rate_slot": lambda: store.finish_rate_slot(1, NOW),
+        "status_mail_backlog": store.status_mail_backlog,
         "close": _nothing,
     }
 

@@ -3,6 +3,10 @@
 A call that returns, or that the service refuses for good (the service answered), is a success.
 A temporary failure (unreachable, timeout, 5xx, 429, rejected credentials) makes the backend
 unhealthy until a later call succeeds. A daemon that has not needed the backend yet is healthy.
+
+The credentials are judged apart: refused when the latest call that got as far as logging in was
+refused for its credentials, accepted once a call succeeds. The watch also keeps when a fax was
+last handed over and when statuses were last read.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any, TypeVar
 
 from mail2fax.backends.base import FaxBackend, FaxStatus, RecoveryResult, Submission, TrackedFax
 from mail2fax.clock import WallClock, utcnow
-from mail2fax.errors import BackendError, TemporaryBackendError
+from mail2fax.errors import BackendAuthError, BackendError, TemporaryBackendError
 from mail2fax.models import Job, StoredDocument
 
 T = TypeVar("T")
@@ -28,10 +32,16 @@ class BackendWatch:
         self.last_failure: datetime | None = None
         self.failing_since: datetime | None = None
         self.last_error: str | None = None
+        self.credentials_refused_at: datetime | None = None
+        self.credentials_error: str | None = None
+        self.last_submit: datetime | None = None
+        self.last_track: datetime | None = None
 
     def succeeded(self) -> None:
         self.last_success = self._clock()
         self.failing_since = None
+        self.credentials_refused_at = None
+        self.credentials_error = None
 
     def failed(self, error: TemporaryBackendError) -> None:
         now = self._clock()
@@ -39,6 +49,20 @@ class BackendWatch:
         self.last_error = f"{type(error).__name__}: {error}"
         if self.failing_since is None:
             self.failing_since = now
+        if isinstance(error, BackendAuthError):
+            if self.credentials_refused_at is None:
+                self.credentials_refused_at = now
+            self.credentials_error = str(error)
+
+    def submitted(self) -> None:
+        self.last_submit = self._clock()
+
+    def tracked(self) -> None:
+        self.last_track = self._clock()
+
+    @property
+    def credentials_ok(self) -> bool:
+        return self.credentials_refused_at is None
 
     @property
     def ok(self) -> bool:
@@ -54,6 +78,15 @@ class BackendWatch:
             report["failing_since"] = _iso(self.failing_since)
             report["error"] = self.last_error
         return report
+
+    def credentials_report(self) -> dict[str, Any]:
+        if self.credentials_ok:
+            return {"ok": True}
+        return {
+            "ok": False,
+            "refused_since": _iso(self.credentials_refused_at),
+            "error": self.credentials_error,
+        }
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -82,10 +115,14 @@ class WatchedBackend:
         return result
 
     async def submit(self, job: Job, documents: Sequence[StoredDocument]) -> Submission:
-        return await self._watched(self._backend.submit(job, documents))
+        submission = await self._watched(self._backend.submit(job, documents))
+        self._watch.submitted()
+        return submission
 
     async def statuses(self, faxes: Sequence[TrackedFax]) -> dict[str, FaxStatus]:
-        return await self._watched(self._backend.statuses(faxes))
+        statuses = await self._watched(self._backend.statuses(faxes))
+        self._watch.tracked()
+        return statuses
 
     async def ready(self) -> None:
         await self._watched(self._backend.ready())

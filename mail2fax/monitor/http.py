@@ -16,8 +16,7 @@ from http import HTTPStatus
 
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from mail2fax.backends.watch import BackendWatch
-from mail2fax.monitor import health
+from mail2fax.monitor.health import Health
 from mail2fax.monitor.metrics import Metrics
 from mail2fax.queue.base import Store
 
@@ -136,16 +135,16 @@ class MetricsServer:
         await writer.drain()
 
 
-def daemon_routes(metrics: Metrics, store: Store, watch: BackendWatch) -> dict[str, Route]:
+def daemon_routes(metrics: Metrics, store: Store, health: Health) -> dict[str, Route]:
     """``/metrics`` in Prometheus' text format and ``/healthz`` as JSON (200 or 503)."""
 
     async def scrape() -> Answer:
         return Answer(HTTPStatus.OK, CONTENT_TYPE_LATEST, await metrics.exposition(store))
 
     async def healthz() -> Answer:
-        healthy, report = await health.check(store, watch)
-        status = HTTPStatus.OK if healthy else HTTPStatus.SERVICE_UNAVAILABLE
-        body = json.dumps(report, indent=2).encode() + b"\n"
+        report = await health.report()
+        status = HTTPStatus.OK if report.healthy else HTTPStatus.SERVICE_UNAVAILABLE
+        body = json.dumps(report.body(), indent=2).encode() + b"\n"
         return Answer(status, "application/json", body)
 
     return {"/metrics": scrape, "/healthz": healthz}

@@ -4,24 +4,35 @@ Each :class:`Metrics` has its own ``CollectorRegistry``, so several daemons can 
 process (as they do in the tests). Counters and histograms are fed by three hooks the
 composition root wires in: the intake handler's ``observe``, the RingCentral backend's
 ``on_response`` and the store's ``on_transition``. Jobs by state and the backend's health are
-read when the metrics are scraped. Counters describe this process only: a change made with the
+read when the metrics are scraped, and so are the health checks (``mail2fax_check_ok``) and the
+numbers behind them. Counters describe this process only: a change made with the
 ``mail2fax queue`` command shows in the jobs gauge, not in the counters.
 """
 
 from __future__ import annotations
 
 import logging
+import platform
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    Info,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from mail2fax.backends.watch import BackendWatch
 from mail2fax.errors import StoreError
 from mail2fax.models import Job, JobState
+from mail2fax.monitor.health import CHECKS, Health, HealthReport
 from mail2fax.queue.base import Store
 
 log = logging.getLogger("mail2fax.metrics")
@@ -55,6 +66,57 @@ class _QueueCollector(Collector):
         yield family
 
 
+def build_version() -> str:
+    try:
+        return version("mail2fax")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+def _gauge(name: str, documentation: str, value: float, labels: Mapping[str, str] | None = None) -> Metric:
+    family = GaugeMetricFamily(name, documentation, labels=list(labels or {}))
+    family.add_metric(list((labels or {}).values()), value)
+    return family
+
+
+class _HealthCollector(Collector):
+    """The health checks as of the latest scrape, and what they measured."""
+
+    def __init__(self) -> None:
+        self.report: HealthReport | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        report = self.report
+        if report is None:
+            return
+        yield _gauge(
+            "mail2fax_healthy", "1 when every health check passes (/healthz answers 200)", report.healthy
+        )
+        checks = GaugeMetricFamily(
+            "mail2fax_check_ok", "1 when the health check passes, 0 when it fails", labels=["check"]
+        )
+        for name in CHECKS:
+            checks.add_metric([name], 1.0 if report.checks.get(name, {}).get("ok") else 0.0)
+        yield checks
+        if report.status_mails_waiting is not None:
+            yield _gauge(
+                "mail2fax_status_mails_waiting",
+                "Finished jobs whose sender has not been told yet",
+                report.status_mails_waiting,
+            )
+            yield _gauge(
+                "mail2fax_status_mail_oldest_age_seconds",
+                "How long the oldest status mail has been waiting (0 when none waits)",
+                report.status_mail_oldest_age or 0.0,
+            )
+        if report.submitting_oldest_age is not None or report.checks.get("submitting", {}).get("ok"):
+            yield _gauge(
+                "mail2fax_submitting_oldest_age_seconds",
+                "How long the oldest job in submitting has been there (0 when none is)",
+                report.submitting_oldest_age or 0.0,
+            )
+
+
 class _BackendCollector(Collector):
     """Whether the fax backend's latest call succeeded, and when one last did."""
 
@@ -75,6 +137,26 @@ class _BackendCollector(Collector):
             )
             last.add_metric([], self._watch.last_success.timestamp())
             yield last
+        moments = (
+            (
+                "mail2fax_last_submit_timestamp_seconds",
+                "When a fax was last handed to the backend (Unix time)",
+                self._watch.last_submit,
+            ),
+            (
+                "mail2fax_last_track_timestamp_seconds",
+                "When fax statuses were last read from the backend (Unix time)",
+                self._watch.last_track,
+            ),
+        )
+        for name, documentation, moment in moments:
+            if moment is not None:
+                yield _gauge(name, documentation, moment.timestamp())
+        yield _gauge(
+            "mail2fax_backend_credentials_ok",
+            "0 while the fax service refuses the credentials, else 1",
+            self._watch.credentials_ok,
+        )
 
 
 class Metrics:
@@ -159,6 +241,11 @@ class Metrics:
         )
         self._queue = _QueueCollector()
         registry.register(self._queue)
+        self._health = _HealthCollector()
+        registry.register(self._health)
+        self._health_source: Health | None = None
+        build = Info("mail2fax_build", "The running mail2fax", registry=registry)
+        build.info({"version": build_version(), "python": platform.python_version()})
         ProcessCollector(registry=registry)
 
     # -- hooks ---------------------------------------------------------------------------------
@@ -219,6 +306,9 @@ class Metrics:
     def watch_backend(self, watch: BackendWatch) -> None:
         self.registry.register(_BackendCollector(watch))
 
+    def watch_health(self, health: Health) -> None:
+        self._health_source = health
+
     async def refresh(self, store: Store) -> None:
         """Read the jobs by state; on a store failure the gauge is left out rather than stale."""
         try:
@@ -229,4 +319,6 @@ class Metrics:
 
     async def exposition(self, store: Store) -> bytes:
         await self.refresh(store)
+        if self._health_source is not None:
+            self._health.report = await self._health_source.report()
         return generate_latest(self.registry)

@@ -147,7 +147,13 @@ class Store(Protocol):
         """Delete documents that no committed job owns (left by a crash before commit)."""
         ...
 
-    async def check_writable(self) -> None: ...
+    async def status_mail_backlog(self) -> tuple[int, datetime | None]:
+        """Final jobs whose sender has not been told yet: how many, and when the oldest finished."""
+        ...
+
+    async def check_writable(self) -> None:
+        """A real write to everything a new mail needs (the database, the documents' directory)."""
+        ...
 
     # The fax service's rate-limit windows, so that they outlive a restart. ``group`` is the
     # service's name for a rate-limit group (``heavy``); several daemons sharing one store share

@@ -622,6 +622,13 @@ class PostgresStore:
             (at.timestamp(), slot),
         )
 
+    async def status_mail_backlog(self) -> tuple[int, datetime | None]:
+        rows = await self._execute(
+            f"SELECT count(*), min(finished_at) FROM jobs WHERE {FINAL_CONDITION} AND notified_at IS NULL"  # noqa: S608
+        )
+        count, oldest = rows[0] if rows else (0, None)
+        return int(count), moment(oldest)
+
     async def check_writable(self) -> None:
         rows = await self._execute("SELECT pg_is_in_recovery()")
         if rows and rows[0][0]:

@@ -115,6 +115,10 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX jobs_by_created;
     CREATE INDEX jobs_by_created ON jobs (created_at, number_count);
     """,
+    # The health check's real write: one row, rewritten each time.
+    """
+    CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at REAL NOT NULL);
+    """,
 )
 
 # The conditions of the partial indexes of migration 2, word for word: SQLite uses a partial index

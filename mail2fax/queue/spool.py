@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import secrets
 import shutil
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
+from mail2fax.errors import StoreFull, StoreUnavailable
 from mail2fax.models import Document
 from mail2fax.private import new_private_directory, private_directory, private_file
 
@@ -41,6 +44,23 @@ class Spool:
             shutil.rmtree(directory, ignore_errors=True)
             raise
         return paths
+
+    def probe(self) -> None:
+        """Write, sync and remove a small file, as a mail's documents would be written."""
+        path = self.root / f".probe-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            try:
+                with path.open("xb") as handle:
+                    handle.write(b"mail2fax")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            finally:
+                path.unlink(missing_ok=True)
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise StoreFull(f"the disk holding the spool {self.root} is full") from exc
+            raise StoreUnavailable(f"the spool {self.root} cannot be written: {exc.strerror or exc}") from exc
 
     def remove(self, job_id: str) -> None:
         shutil.rmtree(self._job_dir(job_id), ignore_errors=True)

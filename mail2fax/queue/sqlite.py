@@ -55,6 +55,11 @@ log = logging.getLogger("mail2fax.store")
 # Seconds a rate-limit entry is kept: longer than any window or pause the pacer accepts.
 RATE_HORIZON = 3600.0
 
+BACKLOG = (
+    "SELECT COUNT(*), MIN(finished_at) FROM jobs INDEXED BY jobs_awaiting_notification "  # noqa: S608
+    f"WHERE notified_at IS NULL AND {FINAL_CONDITION}"
+)
+
 
 async def _refuse_duplicate(db: aiosqlite.Connection, request: FaxRequest, since: datetime) -> None:
     """DuplicateMail if the same mail is a job already: same sender, Message-ID, recipients,
@@ -611,6 +616,21 @@ class SqliteStore:
         async with self._transaction() as db:
             await db.execute("UPDATE rate_events SET at = MAX(at, ?) WHERE rowid = ?", (at.timestamp(), slot))
 
+    async def status_mail_backlog(self) -> tuple[int, datetime | None]:
+        try:
+            async with self._db.execute(BACKLOG) as cursor:
+                row = await cursor.fetchone()
+        except (sqlite3.Error, OSError) as exc:
+            raise translate(exc) from exc
+        count, oldest = row if row else (0, None)
+        return int(count), moment(oldest)
+
     async def check_writable(self) -> None:
+        """Rewrite the health row, then write, sync and remove a file in the spool."""
         async with self._transaction() as db:
-            await db.execute("PRAGMA user_version")
+            await db.execute(
+                "INSERT INTO health (id, checked_at) VALUES (1, ?) "
+                "ON CONFLICT (id) DO UPDATE SET checked_at = excluded.checked_at",
+                (datetime.now(UTC).timestamp(),),
+            )
+        await asyncio.to_thread(self._spool.probe)
