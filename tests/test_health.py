@@ -19,7 +19,7 @@ from tests.conftest import ringcentral_overrides, running, settings_for
 from tests.emulator import RingCentralEmulator
 from tests.mailbuilder import mail
 from tests.samples.other import pdf_bytes
-from tests.smtp_client import deliver
+from tests.smtp_client import deliver, queued_job
 from tests.test_metrics import METRICS, health_becomes, job_in, scrape
 
 TO = ["14155551212@fax.local"]
@@ -86,7 +86,7 @@ async def test_status_mails_piling_up_fail_health_and_show_in_the_metrics(
     )
     async with running(settings) as daemon:
         transaction = await deliver(daemon.smtp_port or 0, fax(), recipients=TO)
-        job_id = transaction.final.text.rsplit(" ", 1)[-1]
+        job_id = queued_job(transaction.final.text)
         await job_in(daemon, job_id, JobState.SENT)
         early = await scrape(daemon)
         failing = await health_becomes(daemon, 503)
@@ -139,7 +139,7 @@ async def test_a_job_stuck_in_submitting_fails_health(
     )
     async with running(settings) as daemon:
         transaction = await deliver(daemon.smtp_port or 0, fax(), recipients=TO)
-        job_id = transaction.final.text.rsplit(" ", 1)[-1]
+        job_id = queued_job(transaction.final.text)
         await job_in(daemon, job_id, JobState.SUBMITTING)
         failing = await health_becomes(daemon, 503)
         metrics = await scrape(daemon)
