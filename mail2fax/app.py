@@ -26,11 +26,12 @@ from mail2fax.queue.registry import open_store
 from mail2fax.rendering.pool import Renderer, RenderLimits
 from mail2fax.settings import MiB, Settings
 from mail2fax.smtp.admission import SessionLimits
-from mail2fax.smtp.auth import session_options
+from mail2fax.smtp.auth import Logins, build_logins
 from mail2fax.smtp.gate import Gate, build_gate
 from mail2fax.smtp.listener import Listener
 from mail2fax.smtp.peers import TrustedNetworks
 from mail2fax.smtp.protocol import GatewaySMTP
+from mail2fax.smtp.reload import Reloadable
 from mail2fax.smtp.tls import ServerTls
 from mail2fax.stages.alerts import OperatorAlerts
 from mail2fax.stages.doorbell import Doorbell
@@ -84,11 +85,12 @@ def server_tls(settings: Settings) -> ServerTls | None:
     return ServerTls(smtp.tls_cert, smtp.tls_key, smtp.tls_min_version)
 
 
-def smtp_listener(settings: Settings, handler: IntakeHandler, tls: ServerTls | None) -> Listener:
+def smtp_listener(
+    settings: Settings, handler: IntakeHandler, tls: ServerTls | None, logins: Logins
+) -> Listener:
     """The SMTP listener of one intake process, serving ``handler``."""
     hostname = settings.smtp.hostname or socket.getfqdn()
     data_limit = smtp_data_limit(settings.max_document_bytes)
-    auth = session_options(settings)
 
     def make_session(listener: Listener) -> GatewaySMTP:
         return GatewaySMTP(
@@ -101,7 +103,7 @@ def smtp_listener(settings: Settings, handler: IntakeHandler, tls: ServerTls | N
             require_starttls=settings.smtp.require_starttls,
             timeout=settings.smtp.timeout,
             transaction_timeout=settings.smtp.transaction_timeout,
-            **auth,
+            logins=logins,
         )
 
     return Listener(make_session, session_limits(settings))
@@ -152,6 +154,8 @@ class Daemon:
         self.metrics.watch_backend(self.backend_watch)
         self.metrics_port: int | None = None
         self.tls: ServerTls | None = None
+        self._reloadable: Reloadable | None = None
+        self._intake_workers: IntakeWorkers | None = None
         self.health: Health | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -243,6 +247,7 @@ class Daemon:
         except BaseException:
             await intake_workers.stop(0)
             raise
+        self._intake_workers = intake_workers
         mailer = Mailer(settings.relay)
         alerts = OperatorAlerts(
             mailer,
@@ -355,4 +360,17 @@ class Daemon:
                 "tls certificate loaded",
                 extra={"cert": str(self.settings.smtp.tls_cert), "fingerprint": self.tls.fingerprint},
             )
-        return smtp_listener(self.settings, handler, self.tls)
+        logins = build_logins(self.settings)
+        self._reloadable = Reloadable(self.settings, self.tls, logins)
+        return smtp_listener(self.settings, handler, self.tls, logins)
+
+    def reload(self) -> None:
+        """SIGHUP: read the TLS certificate and key and the SMTP AUTH users file again, here and in
+        every intake process; whatever fails to load keeps its current version."""
+        if self._reloadable is None:
+            log.warning("reload asked for before the daemon was listening: nothing reloaded")
+            return
+        log.info("reloading on SIGHUP")
+        self._reloadable.reload()
+        if self._intake_workers is not None:
+            self._intake_workers.reload()

@@ -54,7 +54,9 @@ def _serve(loaded: Loaded) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await Daemon(settings).run(stop)
+        daemon = Daemon(settings)
+        loop.add_signal_handler(signal.SIGHUP, daemon.reload)
+        await daemon.run(stop)
 
     try:
         _event_loop_runner()(main())

@@ -14,7 +14,9 @@ from mail2fax.app import intake_rules, render_limits, server_tls, smtp_listener
 from mail2fax.clock import utcnow
 from mail2fax.queue.registry import open_store
 from mail2fax.rendering.pool import Renderer
+from mail2fax.smtp.auth import build_logins
 from mail2fax.smtp.gate import build_gate
+from mail2fax.smtp.reload import Reloadable
 from mail2fax.stages.doorbell import Doorbell
 from mail2fax.stages.intake import IntakeHandler
 from mail2fax.workers import DRAIN, DRAINED, INTAKE, LENGTH, QUEUED, READY, REFUSING, WorkerSpec
@@ -85,7 +87,9 @@ async def serve(spec: WorkerSpec) -> None:
             observe=reporter.intake,
         )
         tls = server_tls(settings)
-        listener = smtp_listener(settings, handler, tls)
+        logins = build_logins(settings)
+        listener = smtp_listener(settings, handler, tls, logins)
+        loop.add_signal_handler(signal.SIGHUP, Reloadable(settings, tls, logins).reload)
         await listener.listen(settings.smtp.host, spec.smtp_port, reuse_port=True)
         if spec.tls_port is not None:
             assert tls is not None
@@ -121,6 +125,8 @@ def main() -> int:
     (length,) = LENGTH.unpack(header)
     spec: WorkerSpec = pickle.loads(sys.stdin.buffer.read(length))  # noqa: S301 - from our own daemon
     die_with_the_daemon(spec.daemon_pid)
+    # SIGHUP would end the process until its event loop takes it over (it reloads from then on).
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     logs.configure(spec.settings.log_level, spec.settings.log_format)
     try:
         import uvloop  # type: ignore[import-not-found,unused-ignore]

@@ -22,6 +22,7 @@ import fcntl
 import logging
 import os
 import pickle
+import signal
 import struct
 import sys
 from collections.abc import Callable, Iterator
@@ -165,6 +166,13 @@ class IntakeWorkers:
                 outcome, _, seconds = rest.partition(b" ")
                 with contextlib.suppress(ValueError):
                     self._on_intake(outcome.decode(), float(seconds))
+
+    def reload(self) -> None:
+        """Pass SIGHUP on: each worker reads its certificate and users again and logs what it did."""
+        for process in self._processes:
+            if process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.send_signal(signal.SIGHUP)
 
     async def refuse_new(self) -> None:
         """Ask every worker to answer new sessions ``421`` and finish its transactions; wait until

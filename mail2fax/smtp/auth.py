@@ -1,7 +1,7 @@
 """SMTP AUTH for the listener: users, password checks, failed-login throttling, scanner quirks.
 
-The listener's session class inherits :class:`AuthSMTP`, and :func:`session_options` gives each
-session the shared :class:`Logins`. What it adds to aiosmtpd:
+The listener's session class inherits :class:`AuthSMTP`, and each session is given the shared
+:class:`Logins` of :func:`build_logins`. What it adds to aiosmtpd:
 
 - AUTH PLAIN and LOGIN, with or without an initial response, the mechanism in any case, after
   EHLO or a plain HELO; LOGIN asks ``Username:`` and ``Password:`` as scanners expect.
@@ -55,6 +55,10 @@ class Logins:
         self.trusted = trusted
         self.plain_from_trusted = plain_from_trusted
         self._checks = asyncio.Semaphore(concurrent_checks)
+
+    def replace_users(self, users: dict[str, PasswordHash]) -> None:
+        """New users for the logins that start from now on (SIGHUP)."""
+        self._users = users
 
     def allows_in_clear(self, peer: Any) -> bool:
         """Whether this client may log in without TLS: trusted, and the operator said so."""
@@ -221,29 +225,33 @@ class AuthSMTP(SMTP):
         return login, password
 
 
-def session_options(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for each SMTP session that configure authentication.
+def settings_users(settings: Settings) -> dict[str, PasswordHash]:
+    """The SMTP AUTH users of the settings and of the users file, read now; a ``ConfigError`` if bad."""
+    auth = settings.auth
+    return load_users(
+        {name: secret.get_secret_value() for name, secret in auth.users.items()}, auth.users_file
+    )
+
+
+def build_logins(settings: Settings) -> Logins:
+    """The users and login rules of one intake process.
 
     Called once at start: it reads the users (a bad hash or users file stops the daemon with a
     ``ConfigError``). The warnings about weak settings come from ``mail2fax.preflight``.
     """
     smtp, auth = settings.smtp, settings.auth
-    users = load_users(
-        {name: secret.get_secret_value() for name, secret in auth.users.items()}, auth.users_file
-    )
-    tls = smtp.tls_cert is not None
+    users = settings_users(settings)
     log.info(
         "smtp auth",
         extra={
             "users": len(users),
-            "tls": "yes" if tls else "no",
+            "tls": "yes" if smtp.tls_cert is not None else "no",
             "trusted_networks": [str(network) for network in settings.trusted_networks],
         },
     )
-    logins = Logins(
+    return Logins(
         users,
         throttle=LoginThrottle(free_failures=auth.failures_before_delay, max_delay=auth.max_delay),
         trusted=TrustedNetworks(settings.trusted_networks),
         plain_from_trusted=smtp.allow_plain_auth_from_trusted,
     )
-    return {"logins": logins}
