@@ -70,6 +70,19 @@ def _safe(value: Any) -> Any:
     return escape(str(value))
 
 
+# What a LogRecord carries besides the fields a call site passed with ``extra``: its own
+# attributes, and those that formatters add to it (another handler may have formatted it first).
+_RECORD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+
+def _add_fields(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    record: logging.LogRecord = event["_record"]
+    for key, value in record.__dict__.items():
+        if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
+            event[key] = value
+    return event
+
+
 def _describe_record(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     record: logging.LogRecord = event["_record"]
     event["time"] = record.created
@@ -129,7 +142,7 @@ def render_json(_: WrappedLogger, __: str, event: EventDict) -> str:
 def formatter(fmt: str) -> logging.Formatter:
     """The formatter for ``MAIL2FAX_LOG_FORMAT`` (``text`` or ``json``)."""
     return structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[structlog.stdlib.ExtraAdder()],
+        foreign_pre_chain=[_add_fields],
         processors=[
             _describe_record,
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,

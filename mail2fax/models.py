@@ -217,6 +217,17 @@ class StoredDocument:
 
 
 @dataclass(frozen=True, slots=True)
+class Origin:
+    """Who handed a mail over, for the audit trail: the client's address (``local`` for the
+    ``mail2fax send`` command), the name it gave in HELO or EHLO, and the SMTP AUTH user (for the
+    command, the system user who ran it)."""
+
+    client: str | None = None
+    helo: str | None = None
+    user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FaxRequest:
     """Everything intake learned from one mail: who asked, for whom, and what to send."""
 
@@ -229,6 +240,7 @@ class FaxRequest:
     subject: str = ""
     content_digest: str = ""
     notify: bool = True
+    origin: Origin = field(default_factory=Origin)
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +282,7 @@ class Job:
     document_pages: int | None = None  # counted at intake; None when a document could not be counted
     # Unexpected errors this job caused at the stage working on it now; see stages/boundary.py.
     failures: int = 0
+    origin: Origin = field(default_factory=Origin)
 
 
 @dataclass(frozen=True, slots=True)

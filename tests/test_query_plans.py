@@ -59,7 +59,7 @@ PLANS: dict[str, Plan] = {
     ),
     "INSERT INTO jobs (id, sender, recipients, number_count, cover_text, options, state, created_at, "
     "updated_at, next_attempt_at, expires_at, message_id, subject, content_digest, backend, notify, "
-    "document_pages) VALUES (?, …)": Plan("intake", ()),
+    "document_pages, client_address, helo_name, auth_user) VALUES (?, …)": Plan("intake", ()),
     "INSERT INTO documents (job_id, position, filename, content_type, size, path, pages) VALUES (?, …)": Plan(
         "intake", ()
     ),

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from mail2fax.models import Actor, Job, JobEvent, Recipient, StoredDocument
+from mail2fax.logs import escape
+from mail2fax.models import Actor, Job, JobEvent, Origin, Recipient, StoredDocument
 
 
 def when(moment: datetime | None) -> str:
@@ -55,6 +56,9 @@ def job_summary(job: Job) -> dict[str, Any]:
         "id": job.id,
         "state": job.state.value,
         "sender": job.sender,
+        "client": job.origin.client,
+        "helo": job.origin.helo,
+        "auth_user": job.origin.user,
         "recipients": [{"number": r.number, "name": r.name} for r in job.recipients],
         "subject": job.subject,
         "cover_text": job.cover_text,
@@ -139,6 +143,17 @@ def _status_mail(job: Job, events: Sequence[JobEvent]) -> str:
     return "after the final status" if not job.state.is_final else "pending"
 
 
+def origin_text(origin: Origin) -> str:
+    """``192.0.2.10 (HELO scanner.example.com), user scanner``: the audit trail, safe for a terminal."""
+    if origin.client is None and origin.helo is None and origin.user is None:
+        return "-"  # queued before the audit trail was kept
+    text = escape(origin.client or "unknown client")
+    if origin.helo:
+        text += f" (HELO {escape(origin.helo)})"
+    text += f", user {escape(origin.user)}" if origin.user else ", not logged in"
+    return text
+
+
 def job_text(job: Job, documents: Sequence[StoredDocument], events: Sequence[JobEvent]) -> str:
     """Everything an operator needs to find out why a fax did or did not go out."""
     results = {r.number: r for r in job.results}
@@ -152,6 +167,7 @@ def job_text(job: Job, documents: Sequence[StoredDocument], events: Sequence[Job
     fields = [
         ("State", job.state.value),
         ("Sender", job.sender or "<>"),
+        ("Handed over by", origin_text(job.origin)),
         ("Recipients", "\n".join(recipient_lines) or "-"),
         ("Subject", job.subject or "-"),
         ("Cover text", shorten(job.cover_text, 70)),

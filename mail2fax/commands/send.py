@@ -9,6 +9,8 @@ daemon's submit stage finds the job within ``MAIL2FAX_SUBMIT__INTERVAL``.
 from __future__ import annotations
 
 import asyncio
+import getpass
+import os
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -26,7 +28,7 @@ from mail2fax.mail.message import COVER_TEXT_LIMIT
 from mail2fax.mail.number_policy import NumberPolicy
 from mail2fax.mail.options import parse_options
 from mail2fax.mail.sniffing import safe_filename, sniff
-from mail2fax.models import Actor, Document, FaxOptions, FaxRequest, Recipient
+from mail2fax.models import Actor, Document, FaxOptions, FaxRequest, Origin, Recipient
 from mail2fax.settings import Settings
 from mail2fax.smtp.gate import Quotas
 
@@ -92,6 +94,14 @@ def fax_options(
     return options
 
 
+def system_user() -> str:
+    """Who runs this command, as the audit trail records it."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # a user id without a name, as in some containers
+        return f"uid {os.getuid()}"
+
+
 async def send_fax(
     settings: Settings,
     *,
@@ -129,6 +139,7 @@ async def send_fax(
         subject=cover_text,
         content_digest=content_digest(documents),
         notify=bool(sender),
+        origin=Origin(client="local", user=system_user()),
     )
     async with open_store(settings) as store:
         await Quotas(settings.quota, store, clock).check(sender, len(recipients))

@@ -138,6 +138,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN number_count INTEGER NOT NULL DEFAULT 1;
     UPDATE jobs SET number_count = greatest(1, json_array_length(recipients::json));
     """,
+    # The audit trail: who handed each mail over, as in the SQLite schema.
+    """
+    ALTER TABLE jobs ADD COLUMN client_address TEXT;
+    ALTER TABLE jobs ADD COLUMN helo_name TEXT;
+    ALTER TABLE jobs ADD COLUMN auth_user TEXT;
+    """,
 )
 
 
@@ -161,7 +167,7 @@ async def migrate(conn: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
             async with conn.transaction():
                 await conn.execute(script)
                 await conn.execute("INSERT INTO mail2fax_schema (version) VALUES (%s)", (number,))
-            log.info("store schema migrated to version %d", number)
+            log.info("store schema migrated", extra={"version": number})
     finally:
         await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
 

@@ -56,6 +56,7 @@ from mail2fax.queue.schema import (
     document_pages,
     job_from_row,
     moment,
+    queued_facts,
 )
 from mail2fax.queue.sqlite import RATE_HORIZON, new_job_id
 
@@ -173,7 +174,7 @@ class PostgresStore:
                     {"until": until, "me": self.owner},
                 )
             except StoreError as exc:
-                log.warning("cannot renew this bridge's leases: %s", exc)
+                log.warning("cannot renew this bridge's leases", extra={"error": str(exc)})
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[psycopg.AsyncConnection[tuple[Any, ...]]]:
@@ -225,8 +226,8 @@ class PostgresStore:
             await conn.execute(
                 "INSERT INTO jobs (id, sender, recipients, number_count, cover_text, options, state, "
                 "created_at, updated_at, next_attempt_at, expires_at, message_id, subject, content_digest, "
-                "backend, notify, document_pages) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "backend, notify, document_pages, client_address, helo_name, auth_user) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (
                     job_id,
                     request.sender,
@@ -245,6 +246,9 @@ class PostgresStore:
                     backend,
                     int(request.notify),
                     document_pages(request),
+                    request.origin.client,
+                    request.origin.helo,
+                    request.origin.user,
                 ),
             )
             await write_documents(conn, job_id, request.documents)
@@ -255,13 +259,7 @@ class PostgresStore:
 
         pending = PendingWrite(job_id, write, asyncio.get_running_loop().create_future())
         committed = await self._group.commit(pending)
-        log.info(
-            "job=%s state=queued sender=%s recipients=%s documents=%d",
-            job_id,
-            request.sender or "<>",
-            ",".join(r.number for r in request.recipients),
-            len(request.documents),
-        )
+        log.info("job queued", extra=queued_facts(job_id, request))
         job = committed or await self.get(job_id)
         assert job is not None
         return job
@@ -472,7 +470,7 @@ class PostgresStore:
             "SELECT id, %(at)s, state, %(detail)s, %(actor)s FROM marked",
             {"at": now.timestamp(), "id": job_id, "detail": detail, "actor": Actor.NOTIFY.value},
         )
-        log.info("job=%s notified detail=%r", job_id, detail)
+        log.info("status mail done", extra={"job": job_id, "detail": detail})
 
     async def postpone_notification(self, job_id: str, until: datetime) -> None:
         await self._execute(

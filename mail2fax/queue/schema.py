@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mail2fax.errors import StoreError, StoreFull, StoreUnavailable
-from mail2fax.models import FaxRequest, Job, JobState
+from mail2fax.models import FaxRequest, Job, JobState, Origin
 from mail2fax.queue import codec
 
 MIGRATIONS: tuple[str, ...] = (
@@ -119,6 +119,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), checked_at REAL NOT NULL);
     """,
+    # The audit trail: who handed each mail over (models.Origin).
+    """
+    ALTER TABLE jobs ADD COLUMN client_address TEXT;
+    ALTER TABLE jobs ADD COLUMN helo_name TEXT;
+    ALTER TABLE jobs ADD COLUMN auth_user TEXT;
+    """,
 )
 
 # The conditions of the partial indexes of migration 2, word for word: SQLite uses a partial index
@@ -131,7 +137,7 @@ JOB_COLUMNS = (
     "id, sender, recipients, cover_text, options, state, attempts, created_at, updated_at, "
     "next_attempt_at, expires_at, message_id, subject, backend, backend_id, backend_uri, "
     "submit_started_at, submitted_at, finished_at, last_error, page_count, results, notify, "
-    "notified_at, documents_purged_at, document_pages, failures"
+    "notified_at, documents_purged_at, document_pages, failures, client_address, helo_name, auth_user"
 )
 UPDATABLE = frozenset(
     {
@@ -189,6 +195,9 @@ def job_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Job:
         documents_purged_at,
         document_pages,
         failures,
+        client_address,
+        helo_name,
+        auth_user,
     ) = row
     return Job(
         id=job_id,
@@ -218,7 +227,23 @@ def job_from_row(row: sqlite3.Row | tuple[Any, ...]) -> Job:
         documents_purged_at=moment(documents_purged_at),
         document_pages=document_pages,
         failures=failures,
+        origin=Origin(client_address, helo_name, auth_user),
     )
+
+
+def queued_facts(job_id: str, request: FaxRequest) -> dict[str, Any]:
+    """The log fields of a job just queued, who handed it over included (the audit trail)."""
+    origin = request.origin
+    return {
+        "job": job_id,
+        "state": JobState.QUEUED.value,
+        "sender": request.sender or "<>",
+        "recipients": [r.number for r in request.recipients],
+        "documents": len(request.documents),
+        "client": origin.client,
+        "helo": origin.helo,
+        "user": origin.user,
+    }
 
 
 def document_pages(request: FaxRequest) -> int | None:

@@ -45,6 +45,7 @@ from mail2fax.queue.schema import (
     document_pages,
     job_from_row,
     moment,
+    queued_facts,
     translate,
 )
 from mail2fax.queue.spool import Spool
@@ -214,7 +215,8 @@ class SqliteStore:
             await db.execute(
                 "INSERT INTO jobs (id, sender, recipients, number_count, cover_text, options, state, "
                 "created_at, updated_at, next_attempt_at, expires_at, message_id, subject, content_digest, "
-                "backend, notify, document_pages) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "backend, notify, document_pages, client_address, helo_name, auth_user) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job_id,
                     request.sender,
@@ -233,6 +235,9 @@ class SqliteStore:
                     backend,
                     int(request.notify),
                     document_pages(request),
+                    request.origin.client,
+                    request.origin.helo,
+                    request.origin.user,
                 ),
             )
             await db.executemany(
@@ -257,16 +262,7 @@ class SqliteStore:
             if not pending.taken or pending.failed:
                 await asyncio.to_thread(self._spool.remove, job_id)
             raise
-        log.info(
-            "job queued",
-            extra={
-                "job": job_id,
-                "state": JobState.QUEUED.value,
-                "sender": request.sender or "<>",
-                "recipients": [r.number for r in request.recipients],
-                "documents": len(request.documents),
-            },
-        )
+        log.info("job queued", extra=queued_facts(job_id, request))
         job = committed or await self.get(job_id)
         assert job is not None
         return job

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from mail2fax.models import Origin
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
@@ -72,6 +74,17 @@ def authenticated_user(session: Any) -> str | None:
         return None
     data = getattr(session, "auth_data", None)
     return data.name if isinstance(data, AuthenticatedUser) else None
+
+
+def session_origin(session: Any) -> Origin:
+    """Who is handing this mail over: client address, HELO name and AUTH user (the audit trail)."""
+    address = peer_address(getattr(session, "peer", None))
+    helo = getattr(session, "host_name", None)
+    return Origin(
+        client=str(address) if address is not None else None,
+        helo=helo if isinstance(helo, str) and helo else None,
+        user=authenticated_user(session),
+    )
 
 
 def describe(session: Any) -> str:

@@ -22,12 +22,13 @@ from mail2fax.mail.digest import content_digest
 from mail2fax.mail.message import ParsedMail, cut_cover_text, parse_mail
 from mail2fax.mail.options import check_cover_for_backend, parse_options
 from mail2fax.mail.pages import PageCount
-from mail2fax.models import Document, FaxRequest, Recipient, Resolution
+from mail2fax.models import Document, FaxRequest, Origin, Recipient, Resolution
 from mail2fax.queue.base import Store
 from mail2fax.rendering.body import fax_documents
 from mail2fax.rendering.pool import Renderer
 from mail2fax.smtp.envelope import FaxEnvelope
 from mail2fax.smtp.gate import Gate
+from mail2fax.smtp.peers import session_origin
 from mail2fax.stages.doorbell import Doorbell
 
 log = logging.getLogger("mail2fax.intake")
@@ -163,7 +164,7 @@ class IntakeHandler:
             documents, pages = await fax_documents(
                 parsed.mail, self._renderer, max_document_bytes=self._rules.max_document_bytes
             )
-            accepting = self._accept(sender, recipients, parsed, documents, pages)
+            accepting = self._accept(sender, recipients, parsed, documents, pages, session_origin(session))
             reply = await self._finish_even_if_the_client_leaves(accepting)
         except Refusal as exc:
             log.info(
@@ -215,6 +216,7 @@ class IntakeHandler:
         parsed: Parsed,
         documents: tuple[Document, ...],
         pages: PageCount,
+        origin: Origin,
     ) -> str:
         mail = parsed.mail
         now = self._clock()
@@ -238,6 +240,7 @@ class IntakeHandler:
             subject=mail.subject,
             content_digest=parsed.digest,
             notify=not mail.auto_submitted,
+            origin=origin,
         )
         window = self._rules.duplicate_window
         try:
