@@ -86,9 +86,12 @@ def server_tls(settings: Settings) -> ServerTls | None:
 
 
 def smtp_listener(
-    settings: Settings, handler: IntakeHandler, tls: ServerTls | None, logins: Logins
+    settings: Settings, handler: IntakeHandler, tls: ServerTls | None, logins: Logins | None = None
 ) -> Listener:
-    """The SMTP listener of one intake process, serving ``handler``."""
+    """The SMTP listener of one intake process, serving ``handler`` (the settings' users unless
+    ``logins`` is given: the daemon keeps its own to reload them on SIGHUP)."""
+    if logins is None:
+        logins = build_logins(settings)
     hostname = settings.smtp.hostname or socket.getfqdn()
     data_limit = smtp_data_limit(settings.max_document_bytes)
 
