@@ -22,6 +22,7 @@ from mail2fax.errors import PermanentBackendError, TemporaryBackendError, Uncert
 from mail2fax.models import Recipient, StoredDocument
 from tests.emulator import RingCentralEmulator
 from tests.emulator.variants import Variants, written
+from tests.logged import rendered
 from tests.samples.other import pdf_bytes
 from tests.test_ringcentral_backend import (
     JWT_GRANT,
@@ -75,7 +76,8 @@ async def test_recovery_adopts_the_fax_whatever_shape_its_record_has(
     assert result.submission is not None
     assert result.submission.backend_id == sent.backend_id
     assert [r.number for r in result.submission.status.results] == [NUMBER]
-    assert "listed by RingCentral within 121s" in caplog.text
+    assert "fax of an uncertain attempt listed by RingCentral job=" in rendered(caplog.records)
+    assert f"fax_id={sent.backend_id} after=121 listing_grace=120" in rendered(caplog.records)
 
 
 async def test_recovery_reads_national_numbers_in_the_job_region(

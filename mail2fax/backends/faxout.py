@@ -145,10 +145,8 @@ class FaxOutBackend:
             raise BackendAuthError(words, code="FaxOut-1")
         if code in (3, 4):
             log.error(
-                "job=%s FaxOut rejected our request as malformed (%d: %s): this is a defect in mail2fax",
-                job.id,
-                code,
-                words,
+                "FaxOut rejected our request as malformed: this is a defect in mail2fax",
+                extra={"job": job.id, "error": f"{code}: {words}"},
             )
         if code == 5:
             raise TemporaryBackendError(words, code="FaxOut-5")

@@ -135,11 +135,13 @@ class RingCentralBackend:
                 f"RingCentral answered {response.status_code} to the fax request without a message id"
             )
         log.debug(
-            "job=%s ringcentral fax created fax_id=%s status=%s bytes=%d",
-            job.id,
-            result.backend_id,
-            record.get("messageStatus"),
-            body.length,
+            "ringcentral fax created",
+            extra={
+                "job": job.id,
+                "fax_id": result.backend_id,
+                "status": record.get("messageStatus"),
+                "bytes": body.length,
+            },
         )
         return result
 
@@ -176,7 +178,9 @@ class RingCentralBackend:
             for backend_id, one in read.items():
                 if one is None:
                     self._gone.add(backend_id)
-                    log.warning("ringcentral fax_id=%s is no longer in the message store", backend_id)
+                    log.warning(
+                        "ringcentral fax no longer in the message store", extra={"fax_id": backend_id}
+                    )
                 else:
                     found[backend_id] = fax_status(one, numbers[backend_id])
         return found
@@ -203,12 +207,13 @@ class RingCentralBackend:
         result = settle(records, job, known_ids, since=since, waited=waited, grace=grace)
         if result.settlement is Settlement.FOUND and result.submission is not None:
             log.info(
-                "job=%s fax_id=%s was listed by RingCentral within %.0fs of the uncertain attempt "
-                "(listing grace %.0fs)",
-                job.id,
-                result.submission.backend_id,
-                waited,
-                grace,
+                "fax of an uncertain attempt listed by RingCentral",
+                extra={
+                    "job": job.id,
+                    "fax_id": result.submission.backend_id,
+                    "after": round(waited),
+                    "listing_grace": round(grace),
+                },
             )
         return result
 
@@ -216,7 +221,7 @@ class RingCentralBackend:
         path = message_path(backend_id)
         response = await self._api(MEDIUM, "DELETE", path, missing_ok=True)
         if response.status_code == 404:
-            log.info("ringcentral fax_id=%s was already gone", backend_id)
+            log.info("ringcentral fax was already gone", extra={"fax_id": backend_id})
 
     async def aclose(self) -> None:
         """Revoke the session, unless the Auth group is paused; the client stays open."""

@@ -285,7 +285,7 @@ class Metrics:
         try:
             self._count_transition(job)
         except Exception:  # a metric must never break a state change
-            log.exception("job=%s metrics not updated", job.id)
+            log.exception("metrics not updated", extra={"job": job.id})
 
     def _count_transition(self, job: Job) -> None:
         state = job.state.value

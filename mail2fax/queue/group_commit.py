@@ -76,7 +76,7 @@ class GroupCommit:
             try:
                 await asyncio.shield(pending.done)
             except BaseException:  # noqa: BLE001 - the caller's cancellation is what is raised
-                log.debug("job=%s failed while its caller was cancelled", pending.job_id)
+                log.debug("write failed while its caller was cancelled", extra={"job": pending.job_id})
             raise
 
     async def _commit_pending(self) -> None:

@@ -177,11 +177,11 @@ class IntakeHandler:
             self._count(_outcome("DATA", exc), started)
             return exc.reply
         except StoreFull as exc:
-            log.error("intake: %s", exc)
+            log.error("mail not queued", extra={"sender": sender, "error": str(exc)})
             self._count(_outcome("DATA", exc), started)
             return "452 4.3.1 Fax gateway storage is full, please try again later"
         except StoreError as exc:
-            log.error("intake: %s", exc)
+            log.error("mail not queued", extra={"sender": sender, "error": str(exc)})
             self._count(_outcome("DATA", exc), started)
             return "451 4.3.0 Fax gateway queue is unavailable, please try again later"
         self._count("DATA:accepted", started)
@@ -259,7 +259,10 @@ class IntakeHandler:
             return f"250 2.0.0 Already queued as {duplicate.job_id} (duplicate not faxed again)"
         self._submit_bell.ring()
         for left_out in mail.left_out:
-            log.info("job=%s left out %r: %s", job.id, left_out.label, left_out.reason)
+            log.info(
+                "left out of the fax",
+                extra={"job": job.id, "part": left_out.label, "reason": left_out.reason},
+            )
         return f"250 2.0.0 Queued as {job.id} ({pages.words()})"
 
     def _names_by_number(self, mail: ParsedMail) -> dict[str, str]:
@@ -276,7 +279,11 @@ class IntakeHandler:
         return names
 
     async def handle_exception(self, error: Exception) -> str:
-        log.error("intake: unexpected %s: %s", type(error).__name__, error, exc_info=error)
+        log.error(
+            "unexpected error in an SMTP session",
+            extra={"error": f"{type(error).__name__}: {error}"},
+            exc_info=error,
+        )
         return INTERNAL_ERROR
 
 

@@ -204,7 +204,7 @@ class SubmitStage:
             )
             self._finished.ring()
             return True
-        log.info("job=%s waiting for the backend to list it before deciding", job.id)
+        log.info("waiting for the backend to list the fax before deciding", extra={"job": job.id})
         return False
 
     async def _submit(self, job: Job) -> bool:
@@ -293,7 +293,8 @@ class SubmitStage:
     async def _leave_for_recovery(self, job: Job, exc: UncertainSubmission) -> None:
         """Keep the job in ``submitting``: the next cycle asks the backend before anything is resent."""
         log.warning(
-            "job=%s the fax may have reached the service (%s); checking before any resend", job.id, exc
+            "the fax may have reached the service; checking before any resend",
+            extra={"job": job.id, "error": str(exc)},
         )
         await self._store.transition(
             job.id,
