@@ -68,8 +68,8 @@ class _Daemon:
 async def serve(spec: WorkerSpec) -> None:
     settings = spec.settings
     loop = asyncio.get_running_loop()
+    # No isinstance check: uvloop's transports have asyncio's methods without being its subclasses.
     transport, _ = await loop.connect_write_pipe(asyncio.Protocol, sys.stdout)
-    assert isinstance(transport, asyncio.WriteTransport)
     reporter = _Reporter(transport)
     daemon = _Daemon()
     for signum in (signal.SIGTERM, signal.SIGINT):

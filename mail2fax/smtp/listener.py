@@ -17,6 +17,7 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Callable
+from typing import cast
 
 from mail2fax.smtp.admission import Admission, SessionLimits, quiet_accept_failures
 from mail2fax.smtp.protocol import SHUTTING_DOWN, GatewaySMTP
@@ -36,7 +37,8 @@ class Doorman(asyncio.Protocol):
         self._tls_context = tls_context
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # uvloop's transports have asyncio's methods without being its subclasses: no isinstance.
+        transport = cast(asyncio.Transport, transport)
         session = self._listener.admit(transport)
         if session is None:
             return

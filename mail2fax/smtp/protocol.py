@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any, AnyStr
+from typing import TYPE_CHECKING, Any, AnyStr, cast
 
 from aiosmtpd.smtp import MISSING, TLSSetupException, syntax
 
@@ -166,8 +166,9 @@ class GatewaySMTP(AuthSMTP):
         )
 
     def _goodbye(self, reply: str) -> None:
-        transport = self.transport
-        if isinstance(transport, asyncio.WriteTransport) and not transport.is_closing():
+        # uvloop's transports have asyncio's methods without being its subclasses: no isinstance.
+        transport = cast(asyncio.WriteTransport | None, self.transport)
+        if transport is not None and not transport.is_closing():
             transport.write(reply.encode("ascii") + b"\r\n")
             transport.close()
 
@@ -258,7 +259,7 @@ class GatewaySMTP(AuthSMTP):
         return self.envelope is not None and self.envelope.mail_from is not None
 
     def close_now(self) -> None:
-        transport = self.transport
-        if isinstance(transport, asyncio.WriteTransport):
+        transport = cast(asyncio.WriteTransport | None, self.transport)
+        if transport is not None:
             transport.write(SHUTTING_DOWN)
             transport.close()
