@@ -24,6 +24,7 @@ log = logging.getLogger("mail2fax.listener")
 
 REPORT_INTERVAL = 60.0  # seconds between log lines about refused connections or failed accepts
 ACCEPT_FAILED = "socket.accept() out of system resource"  # asyncio's words for EMFILE and the like
+ACCEPT_RESTART = "_start_serving"  # the callback in which asyncio starts accepting again
 TOO_MANY = b"421 4.7.0 Too many connections to the fax gateway, please try again later\r\n"
 TOO_MANY_FROM_YOU = b"421 4.7.0 Too many connections from your address, please try again later\r\n"
 _TRUSTED = "trusted"
@@ -110,14 +111,22 @@ class Admission:
         )
 
 
-def quiet_accept_failures(loop: asyncio.AbstractEventLoop) -> None:
-    """Failed accepts (no file descriptors left) become one log line a minute, not one each."""
+def quiet_accept_failures(loop: asyncio.AbstractEventLoop, closing: Callable[[], bool]) -> None:
+    """Failed accepts (no file descriptors left) become one log line a minute, not one each.
+
+    After such a failure asyncio stops accepting for a second and then starts again; if the
+    listener was closed meanwhile (``closing()``), that restart fails on the closed socket, which
+    is expected at shutdown and not worth a traceback.
+    """
     previous = loop.get_exception_handler()
     if getattr(previous, "quiets_accept_failures", False):
         return
     failures = Occasional()
 
     def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if closing() and ACCEPT_RESTART in repr(context.get("handle")):
+            log.debug("smtp listener closed before accepting could start again")
+            return
         if context.get("message") != ACCEPT_FAILED:
             if previous is not None:
                 previous(loop, context)

@@ -124,7 +124,7 @@ class Listener:
         With ``reuse_port``, other intake processes may listen on the same port (``SO_REUSEPORT``).
         """
         loop = asyncio.get_running_loop()
-        quiet_accept_failures(loop)
+        quiet_accept_failures(loop, lambda: self.draining)
         server = await loop.create_server(
             lambda: Doorman(self, tls_context), host, port, reuse_port=reuse_port or None
         )
