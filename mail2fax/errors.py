@@ -15,7 +15,6 @@
     │   ├── MalformedMail           DATA: MIME too broken or too deeply nested to read (554 5.6.0)
     │   └── InvalidOption           DATA: a fax option that cannot be honoured (550 5.5.4)
     ├── Deferral                    a mail that cannot be taken now but may be later; carries a 4xx reply
-    │   └── SessionRefused          a connection over the session limits (421 4.7.0), closed at once
     ├── StoreError                  the queue on disk failed
     │   ├── StoreFull               the disk is full (452)
     │   └── StoreUnavailable        locked, unreadable or otherwise failing (451)
@@ -130,13 +129,6 @@ class Deferral(Mail2FaxError):
     @property
     def reply(self) -> str:
         return f"{self.code} {self.enhanced} {self.reason}"
-
-
-class SessionRefused(Deferral):
-    """A new SMTP connection over the session limits: answered ``421`` and closed."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason, code=421, enhanced="4.7.0")
 
 
 class StoreError(Mail2FaxError):
