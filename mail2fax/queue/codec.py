@@ -45,3 +45,12 @@ def results_from_json(text: str) -> tuple[RecipientResult, ...]:
     return tuple(
         RecipientResult(item["number"], item["status"], item.get("error_code")) for item in json.loads(text)
     )
+
+
+def column_value(name: str, value: Any) -> Any:
+    """A value for one of the job columns a transition may update, as the store keeps it."""
+    if name == "results":
+        return results_to_json(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return value

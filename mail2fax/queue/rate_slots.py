@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+# Seconds a rate-limit entry is kept: longer than any window or pause the pacer accepts.
+RATE_HORIZON = 3600.0
+
 
 def slot_wait(
     requests: Sequence[float], paused_until: float | None, now: float, limit: int, window: float

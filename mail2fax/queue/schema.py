@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import secrets
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any
@@ -156,6 +157,10 @@ UPDATABLE = frozenset(
         "failures",
     }
 )
+
+
+def new_job_id() -> str:
+    return secrets.token_hex(6)
 
 
 def timestamp(value: datetime | None) -> float | None:
