@@ -86,7 +86,9 @@ def test_stages_never_import_each_other() -> None:
         for name, imports in modules().items()
         if name.startswith("stages.")
         for imported in imports
-        if imported.startswith("stages.") and imported not in STAGE_SHARED
+        if imported.startswith("stages.")
+        and imported not in STAGE_SHARED
+        and not imported.startswith(f"{name}_")  # a stage's own part, e.g. stages.submit_moves
     ]
     assert crossing == []
 

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from mail2fax.backends.base import FaxBackend, Outcome, RecoveryResult, Settlement, Submission
+from mail2fax.backends.base import FaxBackend, RecoveryResult, Settlement
 from mail2fax.errors import (
     BackendAuthError,
     BackendError,
@@ -36,6 +36,7 @@ from mail2fax.stages.backoff import retry_delay
 from mail2fax.stages.boundary import FAILED, Alerts, JobBoundary
 from mail2fax.stages.cycle import repeat, unless_stopping
 from mail2fax.stages.doorbell import Doorbell
+from mail2fax.stages.submit_moves import SubmitMoves
 
 log = logging.getLogger("mail2fax.submit")
 
@@ -44,12 +45,6 @@ RECOVERY_SKEW = timedelta(minutes=10)
 # Failed attempts in a row after which the service counts as down: the stage
 # then sends one job at the backoff rate instead of trying the due jobs one after another.
 OUTAGE_AFTER = 2
-
-OUTCOME_STATES = {
-    Outcome.SENT: JobState.SENT,
-    Outcome.ACCEPTED: JobState.ACCEPTED,
-    Outcome.FAILED: JobState.FAILED,
-}
 
 
 class SubmitStage:
@@ -71,9 +66,8 @@ class SubmitStage:
         self._settings = settings
         self._retry = retry
         self._wakeup = wakeup
-        self._submitted = submitted
-        self._finished = finished
         self._clock = clock
+        self._moves = SubmitMoves(store, clock=clock, submitted=submitted, finished=finished)
         self._outage = Outage(log, ended="the fax service answers again")
         self._boundary = JobBoundary(
             Actor.SUBMIT,
@@ -136,10 +130,12 @@ class SubmitStage:
                 await self._boundary.park(
                     job,
                     f"{job.failures} unexpected errors in the submit stage, the last {job.last_error}",
-                    self._hold,
+                    self._moves.hold,
                 )
                 continue
-            went_on = await self._boundary.run(job, functools.partial(self._submit, job), park=self._hold)
+            went_on = await self._boundary.run(
+                job, functools.partial(self._submit, job), park=self._moves.hold
+            )
             if went_on is FAILED:
                 # In submitting, it may have reached the backend: nothing more until it is settled.
                 current = await self._store.get(job.id)
@@ -153,7 +149,9 @@ class SubmitStage:
         interrupted = await self._store.interrupted(self._clock())
         all_settled = True
         for job in interrupted:
-            settled = await self._boundary.run(job, functools.partial(self._settle, job), park=self._give_up)
+            settled = await self._boundary.run(
+                job, functools.partial(self._settle, job), park=self._moves.give_up
+            )
             if settled is None:
                 return False
             all_settled = settled is True and all_settled
@@ -172,37 +170,14 @@ class SubmitStage:
         return await self._apply_recovery(job, result)
 
     async def _apply_recovery(self, job: Job, result: RecoveryResult) -> bool:
-        now = self._clock()
         if result.settlement is Settlement.FOUND and result.submission is not None:
-            await self._record_submission(job, result.submission, detail="adopted after restart")
+            await self._moves.record_submission(job, result.submission, detail="adopted after restart")
             return True
         if result.settlement is Settlement.NOT_SENT:
-            await self._store.transition(
-                job.id,
-                [JobState.SUBMITTING],
-                JobState.QUEUED,
-                actor=Actor.SUBMIT,
-                now=now,
-                detail=f"not at the backend after restart: {result.detail}".strip(": "),
-                # A job that failed unexpectedly keeps the backoff its boundary gave it.
-                next_attempt_at=max(now, job.next_attempt_at or now),
-            )
+            await self._moves.requeue_unsent(job, result.detail)
             return True
         if result.settlement is Settlement.AMBIGUOUS:
-            await self._store.transition(
-                job.id,
-                [JobState.SUBMITTING],
-                JobState.UNKNOWN,
-                actor=Actor.SUBMIT,
-                now=now,
-                detail=result.detail or "cannot tell whether the fax went out",
-                finished_at=now,
-                last_error=(
-                    "mail2fax stopped while sending this fax and cannot prove whether it went out; "
-                    "it was not sent again. " + result.detail
-                ).strip(),
-            )
-            self._finished.ring()
+            await self._moves.mark_unknown(job, result.detail)
             return True
         log.info("waiting for the backend to list the fax before deciding", extra={"job": job.id})
         return False
@@ -211,7 +186,9 @@ class SubmitStage:
         """Submit one job; False when the backend is failing and the batch should stop."""
         now = self._clock()
         if job.expires_at <= now:
-            await self._fail(job, [job.state], f"gave up after {job.attempts} attempts: {job.last_error}")
+            await self._moves.fail(
+                job, [job.state], f"gave up after {job.attempts} attempts: {job.last_error}"
+            )
             return True
         try:
             # The login and the rate-limit slot come before the claim: a job waiting for them is
@@ -241,70 +218,17 @@ class SubmitStage:
             submission = await self._backend.submit(claimed, documents)
         except PermanentBackendError as exc:
             self._note_recovery()
-            await self._fail(claimed, [JobState.SUBMITTING], str(exc))
+            await self._moves.fail(claimed, [JobState.SUBMITTING], str(exc))
             return True
         except UncertainSubmission as exc:
-            await self._leave_for_recovery(claimed, exc)
+            await self._moves.leave_for_recovery(claimed, exc)
             return False
         except TemporaryBackendError as exc:
             await self._defer(claimed, exc)
             return False
         self._note_recovery()
-        await self._record_submission(claimed, submission, detail=None)
+        await self._moves.record_submission(claimed, submission, detail=None)
         return True
-
-    async def _record_submission(self, job: Job, submission: Submission, *, detail: str | None) -> None:
-        now = self._clock()
-        status = submission.status
-        final_state = OUTCOME_STATES.get(status.outcome)
-        if final_state is not None:
-            failure = status.detail if final_state is JobState.FAILED else None
-            await self._store.transition(
-                job.id,
-                [JobState.SUBMITTING],
-                final_state,
-                actor=Actor.SUBMIT,
-                now=now,
-                detail=detail or status.detail,
-                backend_id=submission.backend_id,
-                backend_uri=submission.backend_uri,
-                submitted_at=now,
-                finished_at=now,
-                page_count=status.page_count,
-                results=status.results,
-                last_error=failure,
-            )
-            self._finished.ring()
-            return
-        scheduled = job.options.send_at is not None and job.options.send_at > now
-        await self._store.transition(
-            job.id,
-            [JobState.SUBMITTING],
-            JobState.SCHEDULED if scheduled else JobState.SUBMITTED,
-            actor=Actor.SUBMIT,
-            now=now,
-            detail=detail,
-            backend_id=submission.backend_id,
-            backend_uri=submission.backend_uri,
-            submitted_at=now,
-        )
-        self._submitted.ring()
-
-    async def _leave_for_recovery(self, job: Job, exc: UncertainSubmission) -> None:
-        """Keep the job in ``submitting``: the next cycle asks the backend before anything is resent."""
-        log.warning(
-            "the fax may have reached the service; checking before any resend",
-            extra={"job": job.id, "error": str(exc)},
-        )
-        await self._store.transition(
-            job.id,
-            [JobState.SUBMITTING],
-            JobState.SUBMITTING,
-            actor=Actor.SUBMIT,
-            now=self._clock(),
-            detail=f"uncertain: {exc}",
-            last_error=str(exc),
-        )
 
     async def _defer(self, job: Job, exc: TemporaryBackendError) -> None:
         now = self._clock()
@@ -320,69 +244,11 @@ class SubmitStage:
         next_attempt = now + timedelta(seconds=delay)
         self._note_outage(exc)
         if next_attempt >= job.expires_at:
-            await self._fail(job, [JobState.SUBMITTING], f"gave up after {job.attempts} attempts: {exc}")
+            await self._moves.fail(
+                job, [JobState.SUBMITTING], f"gave up after {job.attempts} attempts: {exc}"
+            )
             return
-        await self._store.transition(
-            job.id,
-            [JobState.SUBMITTING],
-            JobState.DEFERRED,
-            actor=Actor.SUBMIT,
-            now=now,
-            detail=f"{exc}; next attempt in {delay:.0f}s",
-            next_attempt_at=next_attempt,
-            last_error=str(exc),
-        )
-
-    async def _fail(self, job: Job, leaving: list[JobState], reason: str) -> None:
-        now = self._clock()
-        await self._store.transition(
-            job.id,
-            leaving,
-            JobState.FAILED,
-            actor=Actor.SUBMIT,
-            now=now,
-            detail=reason,
-            last_error=reason,
-            finished_at=now,
-        )
-        self._finished.ring()
-
-    async def _hold(self, job: Job, reason: str) -> bool:
-        """Park a job that keeps failing before it reaches the backend: held for the operator.
-
-        A job in ``submitting`` is left to recovery, which settles it first; once it is back in
-        the queue, the next cycle holds it.
-        """
-        held = await self._store.transition(
-            job.id,
-            [JobState.QUEUED, JobState.DEFERRED],
-            JobState.HELD,
-            actor=Actor.SUBMIT,
-            now=self._clock(),
-            detail=f"parked: {reason}",
-            last_error=f"held: {reason}",
-        )
-        return held is not None
-
-    async def _give_up(self, job: Job, reason: str) -> bool:
-        """Park a job whose recovery keeps failing: nobody can tell whether it went out."""
-        now = self._clock()
-        moved = await self._store.transition(
-            job.id,
-            [JobState.SUBMITTING],
-            JobState.UNKNOWN,
-            actor=Actor.SUBMIT,
-            now=now,
-            detail=f"parked: {reason}",
-            finished_at=now,
-            last_error=(
-                "mail2fax could not find out whether this fax went out because of an internal error; "
-                "it was not sent again."
-            ),
-        )
-        if moved is not None:
-            self._finished.ring()
-        return moved is not None
+        await self._moves.defer(job, exc, delay)
 
     def _note_outage(self, exc: BackendError) -> None:
         self._failures += 1
