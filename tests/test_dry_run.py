@@ -40,6 +40,8 @@ async def test_dry_run_writes_the_request_and_says_so(tmp_path: Path, relay: Cap
     assert status.subject == "Fax to +14155551212 not sent: dry run only"
     assert "DRY RUN" in status.body
     assert "MAIL2FAX_BACKEND=dry-run" in status.body
+    assert "John Doe <+14155551212>: not sent (dry run)" in status.body
+    assert ": sent" not in status.body
 
 
 async def test_no_status_mail_for_automatic_senders(tmp_path: Path, relay: CaptureRelay) -> None:

@@ -59,9 +59,12 @@ def _when(value: datetime | None) -> str:
     return email.utils.format_datetime(value) if value else "-"
 
 
-def _recipient_line(number: str, name: str | None, result: RecipientResult | None, state: JobState) -> str:
+def _recipient_line(number: str, name: str | None, result: RecipientResult | None, job: Job) -> str:
     shown_name = one_line(name, 100)
     label = f"{shown_name} <{number}>" if shown_name else number
+    state = job.state
+    if job.backend == "dry-run" and state is JobState.SENT:
+        return f"  {label}: not sent (dry run)"
     if result is None:
         outcome = {
             JobState.SENT: "sent",
@@ -171,7 +174,7 @@ def compose(job: Job, *, from_address: str, now: datetime, to: Mailbox) -> Email
         message["References"] = answered
     results = {r.number: r for r in job.results}
     lines = [*_summary(job), "", "Recipients:"]
-    lines += [_recipient_line(r.number, r.name, results.get(r.number), job.state) for r in job.recipients]
+    lines += [_recipient_line(r.number, r.name, results.get(r.number), job) for r in job.recipients]
     lines += [
         "",
         f"Pages:              {_pages(job)}",
