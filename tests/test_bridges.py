@@ -8,6 +8,7 @@ each sender gets one status mail.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import sys
@@ -25,6 +26,7 @@ from tests.samples.other import pdf_bytes
 from tests.smtp_client import deliver
 
 TOKEN = re.compile(r"token-(\d{3})")
+STORE_READ = re.compile(r"/message-store/([0-9,]+)$")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -63,6 +65,54 @@ async def test_two_bridges_share_the_rate_limits_fax_each_mail_once_and_tell_eac
     told = Counter(int(TOKEN.search(captured.body)[1]) for captured in relay.mails)
     assert told == Counter(range(24))
     assert all(captured.subject.startswith("Fax to +14155551212 sent") for captured in relay.mails)
+
+
+def status_readers(rc: RingCentralEmulator) -> dict[str, list[str]]:
+    """For each fax id, the bridges (told apart by their access tokens) that read its status by
+    id, in the order of the reads."""
+    readers: dict[str, list[str]] = {}
+    for request in rc.requests_in("Light"):
+        named = STORE_READ.search(request.path)
+        if request.method == "GET" and named:
+            for fax_id in named[1].split(","):
+                readers.setdefault(fax_id, []).append(request.headers.get("authorization", ""))
+    return readers
+
+
+async def test_three_bridges_read_each_fax_status_from_one_bridge(
+    tmp_path: Path, rc: RingCentralEmulator, relay: CaptureRelay, pg_url: str
+) -> None:
+    # The faxes stay queued at RingCentral and out of its listings, so each tracking cycle reads
+    # them by id: every read names the faxes the reading bridge tracks. Before tracking was
+    # claimed, all three bridges read every fax in every cycle.
+    rc.listing_delay = 3600
+    rc.set_limit("Heavy", 10, 2)
+    overrides = ringcentral_overrides(rc, limit_window=2)
+    names = ("one", "two", "three")
+    settings = [settings_for(tmp_path / name, relay, database_url=pg_url, **overrides) for name in names]
+    async with running(settings[0]) as one, running(settings[1]) as two, running(settings[2]) as three:
+        ports = [one.smtp_port, two.smtp_port, three.smtp_port]
+        for token, port in enumerate(ports * 3):
+            assert port is not None
+            message = mail(
+                subject=f"Tracked token-{token:03d}",
+                attachments=[("doc.pdf", pdf_bytes(text=f"token {token}"), "application/pdf")],
+            )
+            transaction = await deliver(port, bytes(message), recipients=["14155551212@fax.local"])
+            assert transaction.accepted, transaction.final
+        await wait_until(lambda: len(rc.faxes) == 9, timeout=30)
+        fax_ids = {fax.id for fax in rc.faxes}
+        await wait_until(
+            lambda: all(len(status_readers(rc).get(fax_id, [])) >= 10 for fax_id in fax_ids), timeout=30
+        )
+        readers = status_readers(rc)
+        for fax_id in fax_ids:
+            rc.complete(fax_id)
+        told = await relay.wait_for(9, timeout=30)
+    # One bridge at a time: once a bridge has handed a fax on, it never reads that fax again.
+    turns = {fax_id: [reader for reader, _ in itertools.groupby(readers[fax_id])] for fax_id in fax_ids}
+    assert all(len(turn) == len(set(turn)) for turn in turns.values()), turns
+    assert sorted(int(TOKEN.search(m.body)[1]) for m in told) == list(range(9))
 
 
 @pytest.mark.timeout(120)

@@ -233,7 +233,7 @@ async def drive(store: Store) -> dict[str, Callable[[], Awaitable[Any]]]:
         "next_due_at": store.next_due_at,
         "in_states": lambda: store.in_states([S.SUBMITTING]),
         "interrupted": lambda: store.interrupted(NOW),
-        "tracked": store.tracked,
+        "tracked": lambda: store.tracked(NOW),
         "list_jobs": lambda: _both(store.list_jobs(), store.list_jobs([S.QUEUED, S.SENT])),
         "count_by_state": store.count_by_state,
         "documents": lambda: store.documents(first.id),

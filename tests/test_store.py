@@ -178,6 +178,37 @@ async def test_due_respects_next_attempt(any_store: Store) -> None:
     assert await store.next_due_at() == NOW + timedelta(minutes=5)
 
 
+async def test_the_due_job_sent_next_and_the_faxes_to_track_are_this_processs(any_store: Store) -> None:
+    """Claimed (PostgreSQL) or simply owned (SQLite): the process that asks gets them, again."""
+    store = any_store
+    first = await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
+    second = await store.enqueue(request("bob@example.com"), backend="dry-run", lifetime=3600, now=NOW)
+    later = NOW + timedelta(seconds=1)
+    assert [j.id for j in await store.due(later, 1)] == [first.id]
+    assert [j.id for j in await store.due(later, 1)] == [first.id]
+    sending = await store.transition(
+        first.id, [JobState.QUEUED], JobState.SUBMITTING, actor=Actor.SUBMIT, now=later
+    )
+    assert sending is not None
+    assert [j.id for j in await store.due(later, 5)] == [second.id]
+    assert await store.next_due_at() == NOW
+    await store.transition(
+        first.id,
+        [JobState.SUBMITTING],
+        JobState.SUBMITTED,
+        actor=Actor.SUBMIT,
+        now=later,
+        backend_id="fax-1",
+        submitted_at=later,
+    )
+    assert [j.id for j in await store.tracked(later)] == [first.id]
+    assert [j.id for j in await store.tracked(later + timedelta(hours=1))] == [first.id]
+    await store.transition(
+        first.id, [JobState.SUBMITTED], JobState.SENT, actor=Actor.TRACK, now=later, finished_at=later
+    )
+    assert await store.tracked(later) == []
+
+
 async def test_counts_count_numbers_dialled(any_store: Store) -> None:
     store = any_store
     await store.enqueue(request(), backend="dry-run", lifetime=3600, now=NOW)
@@ -363,7 +394,7 @@ async def test_listing_counting_and_deleting(any_store: Store) -> None:
     )
     assert await store.backend_ids_submitted_since(NOW) == {"fax-1"}
     assert await store.backend_ids_submitted_since(NOW + timedelta(seconds=1)) == set()
-    assert [j.id for j in await store.tracked()] == [old.id]
+    assert [j.id for j in await store.tracked(NOW)] == [old.id]
     assert await store.count_by_state() == {"submitted": 1, "queued": 1}
     assert {j.id for j in await store.list_jobs()} == {old.id, new.id}
     assert [j.id for j in await store.list_jobs([JobState.QUEUED])] == [new.id]

@@ -62,10 +62,22 @@ class Store(Protocol):
         ...
 
     async def due(self, now: datetime, limit: int) -> list[Job]:
-        """Queued and deferred jobs whose next attempt is due, the longest-waiting first."""
+        """Claim up to ``limit`` queued and deferred jobs whose next attempt is due, the
+        longest-waiting first.
+
+        A store shared by several bridges gives each job to one of them: the claim (this
+        process's lease, until ``now`` plus the lease, not renewed) keeps the job out of the
+        other bridges' answers until it expires or the job leaves ``queued``/``deferred``, and
+        only the claim's holder moves the job into ``submitting`` meanwhile (``transition``
+        returns None for anyone else). So ask for what will be sent next, not more. The
+        embedded store, owned by one process, claims nothing and returns every due job.
+        """
         ...
 
-    async def next_due_at(self) -> datetime | None: ...
+    async def next_due_at(self) -> datetime | None:
+        """When the next job this process may claim is due (another bridge's live claim holds
+        its job back until the claim expires)."""
+        ...
 
     async def interrupted(self, now: datetime) -> list[Job]:
         """Jobs left in ``submitting`` that nobody works on any more, claimed for recovery.
@@ -77,8 +89,14 @@ class Store(Protocol):
 
     async def in_states(self, states: Iterable[JobState], limit: int = 10_000) -> list[Job]: ...
 
-    async def tracked(self) -> list[Job]:
-        """Jobs whose fax is at the backend and whose outcome is still to be read."""
+    async def tracked(self, now: datetime) -> list[Job]:
+        """Claim the jobs whose fax is at the backend and whose outcome is still to be read.
+
+        A store shared by several bridges returns only the faxes this process tracks: those it
+        handed over or claimed before, and those whose tracker's lease expired (a bridge that
+        died), taking their lease until ``now`` plus the lease, renewed while the process lives.
+        So each fax's status is read by one bridge at a time. The embedded store returns them all.
+        """
         ...
 
     async def list_jobs(self, states: Iterable[JobState] | None = None, limit: int = 1000) -> list[Job]: ...

@@ -25,6 +25,12 @@ SUBMITTING = JobState.SUBMITTING.value
 FINAL = [s.value for s in FINAL_STATES]
 # Jobs moved out of ``submitting`` only by the bridge holding their lease.
 HOLDER_ONLY = f"(state <> '{SUBMITTING}' OR lease_owner IS NULL OR lease_owner = %(me)s)"
+# Jobs moved into ``submitting`` only by the bridge holding their claim (or lease), or, from
+# ``queued``/``deferred``, when nobody holds a live claim on them: a live claim is never stolen.
+CLAIM_HOLDER = (
+    "(lease_owner IS NULL OR lease_owner = %(me)s "
+    f"OR (state <> '{SUBMITTING}' AND lease_expires_at < %(stamp)s))"
+)
 
 
 class PostgresBase:

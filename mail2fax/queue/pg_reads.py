@@ -10,12 +10,7 @@ import psycopg
 from mail2fax.models import Actor, Job, JobEvent, JobState, StoredDocument
 from mail2fax.queue.pg_base import PostgresBase
 from mail2fax.queue.pg_schema import translate
-from mail2fax.queue.schema import (
-    DUE_CONDITION,
-    FINAL_CONDITION,
-    TRACKED_CONDITION,
-    moment,
-)
+from mail2fax.queue.schema import FINAL_CONDITION, moment
 
 
 class PostgresReads(PostgresBase):
@@ -23,23 +18,10 @@ class PostgresReads(PostgresBase):
         jobs = await self._fetch_jobs("WHERE id = %s", (job_id,))
         return jobs[0] if jobs else None
 
-    async def due(self, now: datetime, limit: int) -> list[Job]:
-        return await self._fetch_jobs(
-            f"WHERE {DUE_CONDITION} AND next_attempt_at <= %s ORDER BY next_attempt_at, created_at LIMIT %s",
-            (now.timestamp(), limit),
-        )
-
-    async def next_due_at(self) -> datetime | None:
-        rows = await self._execute(f"SELECT min(next_attempt_at) FROM jobs WHERE {DUE_CONDITION}")  # noqa: S608
-        return moment(rows[0][0] if rows else None)
-
     async def in_states(self, states: Iterable[JobState], limit: int = 10_000) -> list[Job]:
         return await self._fetch_jobs(
             "WHERE state = ANY(%s) ORDER BY created_at LIMIT %s", ([s.value for s in states], limit)
         )
-
-    async def tracked(self) -> list[Job]:
-        return await self._fetch_jobs(f"WHERE {TRACKED_CONDITION} ORDER BY created_at")
 
     async def list_jobs(self, states: Iterable[JobState] | None = None, limit: int = 1000) -> list[Job]:
         if states is None:

@@ -144,6 +144,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN helo_name TEXT;
     ALTER TABLE jobs ADD COLUMN auth_user TEXT;
     """,
+    # Claims (queue/pg_claims.py): a due job's claim takes the lease columns; tracking a fax has
+    # a lease of its own.
+    """
+    ALTER TABLE jobs ADD COLUMN track_owner TEXT;
+    ALTER TABLE jobs ADD COLUMN track_lease_until DOUBLE PRECISION;
+    """,
 )
 
 

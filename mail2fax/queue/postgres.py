@@ -1,9 +1,11 @@
 """The PostgreSQL store: one queue shared by several bridges, documents included.
 
-Work is claimed, not assumed. A job entering ``submitting`` carries a lease (this bridge's owner
-id and an expiry) that a background task renews while the bridge lives; only the lease holder
-moves the job out of ``submitting``, and another bridge claims it for recovery only once the
-lease has expired. Status mails are claimed the same way, so each goes out from one bridge.
+Work is claimed, not assumed (``queue.pg_claims``): a due job goes to ``submitting`` only for the
+bridge that claimed it, or when nobody holds a live claim. A job entering ``submitting`` carries
+a lease (this bridge's owner id and an expiry) that a background task renews while the bridge
+lives; only the lease holder moves the job out of ``submitting``, and another bridge claims it
+for recovery only once the lease has expired. Faxes to track and status mails are claimed the
+same way, so each is read and mailed by one bridge at a time.
 Duplicate suppression is a unique key, so two bridges taking the same mail cannot both queue it.
 """
 
@@ -27,6 +29,7 @@ from psycopg_pool import AsyncConnectionPool
 from mail2fax.clock import WallClock, utcnow
 from mail2fax.errors import DuplicateMail, StoreError, StoreUnavailable
 from mail2fax.models import (
+    TRACKED_STATES,
     Actor,
     FaxRequest,
     Job,
@@ -36,7 +39,8 @@ from mail2fax.models import (
 )
 from mail2fax.queue import codec
 from mail2fax.queue.group_commit import PendingWrite
-from mail2fax.queue.pg_base import HOLDER_ONLY, SUBMITTING
+from mail2fax.queue.pg_base import CLAIM_HOLDER, HOLDER_ONLY
+from mail2fax.queue.pg_claims import PostgresClaims
 from mail2fax.queue.pg_documents import DocumentCache, write_documents
 from mail2fax.queue.pg_notices import PostgresNotices
 from mail2fax.queue.pg_rates import PostgresRates
@@ -78,7 +82,7 @@ def duplicate_key(
     return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
 
 
-class PostgresStore(PostgresReads, PostgresNotices, PostgresRetention, PostgresRates):
+class PostgresStore(PostgresReads, PostgresClaims, PostgresNotices, PostgresRetention, PostgresRates):
     """The shared queue. Open it with :meth:`open`; every method is safe to call concurrently."""
 
     @classmethod
@@ -118,26 +122,10 @@ class PostgresStore(PostgresReads, PostgresNotices, PostgresRetention, PostgresR
             self._renewer.cancel()
             with suppress(asyncio.CancelledError):
                 await self._renewer
+            with suppress(StoreError):
+                await self._let_go()
         await self._pool.close()
         await self._cache.close()
-
-    async def _renew_leases(self) -> None:
-        while True:
-            await asyncio.sleep(self.lease / 3)
-            until = self._wall().timestamp() + self.lease
-            try:
-                await self._execute(
-                    "UPDATE jobs SET lease_expires_at = %(until)s WHERE lease_owner = %(me)s "
-                    "AND state = %(submitting)s",
-                    {"until": until, "me": self.owner, "submitting": SUBMITTING},
-                )
-                await self._execute(
-                    "UPDATE jobs SET notify_lease_until = %(until)s WHERE notify_owner = %(me)s "
-                    "AND notified_at IS NULL",
-                    {"until": until, "me": self.owner},
-                )
-            except StoreError as exc:
-                log.warning("cannot renew this bridge's leases", extra={"error": str(exc)})
 
     async def enqueue(
         self,
@@ -247,8 +235,9 @@ class PostgresStore(PostgresReads, PostgresNotices, PostgresRetention, PostgresR
 
         The moves must be ``actor``'s in ``models.TRANSITIONS`` (IllegalTransition otherwise,
         before anything is written). A move to another stage resets the job's count of
-        unexpected errors. Entering ``submitting`` takes this bridge's lease; leaving it needs
-        the lease.
+        unexpected errors. Entering ``submitting`` takes this bridge's lease and needs its
+        claim (or no live claim of another bridge); leaving it needs the lease. A fax that leaves
+        ``submitted`` and ``scheduled`` has no tracker any more.
         """
         leaving = list(leaving)
         check_moves(leaving, entering, actor, forced=forced)
@@ -265,6 +254,9 @@ class PostgresStore(PostgresReads, PostgresNotices, PostgresRetention, PostgresR
             assignments += ["lease_owner = %(me)s", "lease_expires_at = %(lease_until)s"]
         else:
             assignments += ["lease_owner = NULL", "lease_expires_at = NULL"]
+        if entering not in TRACKED_STATES:
+            assignments += ["track_owner = NULL", "track_lease_until = NULL"]
+        guard = CLAIM_HOLDER if entering is JobState.SUBMITTING else HOLDER_ONLY
         if "notified_at" in fields:
             assignments += ["notify_owner = NULL", "notify_lease_until = NULL"]
         stamp = now.timestamp()
@@ -280,7 +272,7 @@ class PostgresStore(PostgresReads, PostgresNotices, PostgresRetention, PostgresR
         )
         rows = await self._execute(
             f"WITH moved AS (UPDATE jobs SET state = %(entering)s, updated_at = %(stamp)s, "  # noqa: S608
-            f"{', '.join(assignments)} WHERE id = %(id)s AND state = ANY(%(leaving)s) AND {HOLDER_ONLY} "
+            f"{', '.join(assignments)} WHERE id = %(id)s AND state = ANY(%(leaving)s) AND {guard} "
             f"RETURNING {JOB_COLUMNS}), "
             "history AS (INSERT INTO events (job_id, at, state, detail, actor) "
             "SELECT id, %(stamp)s, %(entering)s, %(detail)s, %(actor)s FROM moved) "
@@ -302,16 +294,6 @@ class PostgresStore(PostgresReads, PostgresNotices, PostgresRetention, PostgresR
         if self._on_transition is not None:
             self._on_transition(job)
         return job
-
-    async def interrupted(self, now: datetime) -> list[Job]:
-        """Claim the ``submitting`` jobs nobody works on: this bridge's own, and expired leases."""
-        return await self._fetch_claimed(
-            f"UPDATE jobs SET lease_owner = %(me)s, lease_expires_at = %(until)s WHERE id IN ("  # noqa: S608
-            f"SELECT id FROM jobs WHERE state = '{SUBMITTING}' AND (lease_owner IS NULL "
-            "OR lease_owner = %(me)s OR lease_expires_at < %(now)s) FOR UPDATE SKIP LOCKED) "
-            f"RETURNING {JOB_COLUMNS}",
-            {"me": self.owner, "until": now.timestamp() + self.lease, "now": now.timestamp()},
-        )
 
     async def check_writable(self) -> None:
         rows = await self._execute("SELECT pg_is_in_recovery()")

@@ -28,6 +28,7 @@ class SqliteReads(SqliteBase):
         return jobs[0] if jobs else None
 
     async def due(self, now: datetime, limit: int) -> list[Job]:
+        """The due jobs; nothing to claim, since one process owns this queue."""
         return await self._fetch_jobs(
             f"INDEXED BY jobs_due WHERE {DUE_CONDITION} AND next_attempt_at <= ? "
             "ORDER BY next_attempt_at, created_at LIMIT ?",
@@ -52,7 +53,8 @@ class SqliteReads(SqliteBase):
             (*values, limit),
         )
 
-    async def tracked(self) -> list[Job]:
+    async def tracked(self, now: datetime) -> list[Job]:
+        """Every fax at the backend: one process owns this queue, and it tracks them all."""
         return await self._fetch_jobs(
             f"INDEXED BY jobs_tracked WHERE {TRACKED_CONDITION} ORDER BY created_at LIMIT ?", (10_000,)
         )

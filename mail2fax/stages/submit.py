@@ -122,9 +122,15 @@ class SubmitStage:
                 self._quiet_until = self._clock() + timedelta(seconds=self._settings.interval)
             return 0
         handled = 0
-        for job in await self._store.due(self._clock(), self._settings.batch):
-            if self._stopping.is_set():
+        seen: set[str] = set()
+        while handled < self._settings.batch and not self._stopping.is_set():
+            # One job at a time: a shared queue claims what it returns, and this stage sends one
+            # job at the fax service's pace, so it claims only the job it sends next.
+            claimed = await self._store.due(self._clock(), 1)
+            if not claimed or claimed[0].id in seen:
                 break
+            job = claimed[0]
+            seen.add(job.id)
             handled += 1
             if self._boundary.exhausted(job):
                 await self._boundary.park(

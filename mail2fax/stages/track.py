@@ -73,7 +73,7 @@ class TrackStage:
         # A job that failed unexpectedly waits out its backoff (next_attempt_at).
         jobs = [
             job
-            for job in await self._store.tracked()
+            for job in await self._store.tracked(now)
             if job.backend_id and (job.next_attempt_at is None or job.next_attempt_at <= now)
         ]
         if not jobs:
