@@ -173,7 +173,9 @@ class Daemon:
 
     async def _run(self, stop: asyncio.Event) -> None:
         settings = self.settings
-        store = await open_store(settings, on_transition=self.metrics.observe_transition, wall=self.clock)
+        store = await open_store(
+            settings, on_transition=self.metrics.observe_transition, wall=self.clock, heartbeat=True
+        )
         self.store = store
         try:
             removed = await store.remove_orphans()

@@ -1,10 +1,12 @@
 """Work is claimed, not assumed, on a real PostgreSQL server: two bridges asking for due jobs or
 for faxes to track at the same moment get disjoint ones; a claim that runs out is free for
-another bridge; a live claim is never taken."""
+another bridge; a live claim is never taken; each bridge's heartbeat is the health check's write."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from mail2fax.errors import StoreFull
 from mail2fax.models import Actor, Job, JobState
 from mail2fax.queue.postgres import PostgresStore
 from tests.test_store import NOW, request
@@ -245,3 +248,64 @@ async def test_tracking_leases_are_renewed_while_the_bridge_lives(pg_url: str, t
                     await asyncio.sleep(0.05)
     finally:
         await one.close()
+
+
+async def test_the_health_check_writes_the_bridges_heartbeat(pg_url: str, tmp_path: Path) -> None:
+    one = await PostgresStore.open(pg_url, tmp_path / "one", lease=LEASE)
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as raw:
+
+        async def seen() -> float | None:
+            cursor = await raw.execute(
+                "SELECT seen_at FROM bridges WHERE owner = %s AND host = %s AND pid = %s",
+                (one.owner, socket.gethostname(), os.getpid()),
+            )
+            row = await cursor.fetchone()
+            return None if row is None else float(row[0])
+
+        try:
+            await one.check_writable()
+            first = await seen()
+            assert first is not None
+            await one.check_writable()
+            second = await seen()
+            assert second is not None
+            assert second >= first
+            # A database that refuses writes (here: says its disk is full) fails the check.
+            await raw.execute(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'no space left' USING ERRCODE = 'disk_full'; END $$"
+            )
+            await raw.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON bridges "
+                "FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
+            with pytest.raises(StoreFull):
+                await one.check_writable()
+            await raw.execute("DROP TRIGGER refuse ON bridges")
+        finally:
+            await one.close()
+        # A bridge that stops cleanly leaves the list of live bridges.
+        assert await seen() is None
+
+
+async def test_a_bridge_writes_its_heartbeat_while_it_lives(pg_url: str, tmp_path: Path) -> None:
+    """Without any health check: the lease renewer writes it, for the daemon's store only."""
+    command = await PostgresStore.open(pg_url, tmp_path / "command", lease=1.5)
+    bridge = await PostgresStore.open(pg_url, tmp_path / "bridge", lease=1.5, heartbeat=True)
+    try:
+        async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as raw:
+
+            async def beats() -> dict[str, float]:
+                cursor = await raw.execute("SELECT owner, seen_at FROM bridges")
+                return {owner: float(seen) for owner, seen in await cursor.fetchall()}
+
+            async with asyncio.timeout(10):
+                while bridge.owner not in await beats():
+                    await asyncio.sleep(0.05)
+                first = (await beats())[bridge.owner]
+                while (await beats())[bridge.owner] <= first:
+                    await asyncio.sleep(0.05)
+            assert set(await beats()) == {bridge.owner}
+    finally:
+        await bridge.close()
+        await command.close()

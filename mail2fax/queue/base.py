@@ -170,7 +170,8 @@ class Store(Protocol):
         ...
 
     async def check_writable(self) -> None:
-        """A real write to everything a new mail needs (the database, the documents' directory)."""
+        """A real write to everything a new mail needs (the database, the documents' directory):
+        a health row and a spool file in SQLite, this bridge's heartbeat row in PostgreSQL."""
         ...
 
     # The fax service's rate-limit windows, so that they outlive a restart. ``group`` is the

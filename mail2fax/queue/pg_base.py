@@ -53,6 +53,8 @@ class PostgresBase:
         self._on_transition = on_transition
         self._group = GroupCommit(self._transaction, self._group_fetch)
         self._renewer: asyncio.Task[None] | None = None
+        self._started = wall().timestamp()
+        self.heartbeat = False  # the renewer writes this bridge's row in ``bridges``
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[psycopg.AsyncConnection[tuple[Any, ...]]]:

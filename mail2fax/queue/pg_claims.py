@@ -1,5 +1,5 @@
 """The PostgreSQL store's claims: which bridge sends a due job, settles an interrupted one, tracks
-a fax; and the leases behind them, renewed while the bridge lives.
+a fax; the leases behind them, renewed while the bridge lives; and the bridge's heartbeat row.
 
 Every claim is taken with ``SELECT … FOR UPDATE SKIP LOCKED``, so bridges asking at the same
 moment get disjoint jobs, and is a lease: this bridge's owner id and an expiry. The claim of a
@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from datetime import datetime
 
-from mail2fax.errors import StoreError
+import psycopg
+
+from mail2fax.errors import StoreError, StoreUnavailable
 from mail2fax.models import Job
 from mail2fax.queue.pg_base import SUBMITTING, PostgresBase
 from mail2fax.queue.schema import DUE_CONDITION, JOB_COLUMNS, TRACKED_CONDITION, job_from_row, moment
 
 log = logging.getLogger("mail2fax.store")
 
+# Seconds a dead bridge's heartbeat row is kept, to show when it was last seen.
+GONE = 24 * 3600.0
 # A due job's claim is free for this bridge: nobody's, its own, or expired.
 CLAIMABLE = "(lease_owner IS NULL OR lease_owner = %(me)s OR lease_expires_at < %(now)s)"
 # Another bridge, of a lower id, holds a live lease on a fax it tracks.
@@ -104,12 +110,25 @@ class PostgresClaims(PostgresBase):
                     "AND track_owner = %(me)s",
                     params,
                 )
+                if self.heartbeat:
+                    await self._heartbeat()
+                    await self._execute(
+                        "DELETE FROM bridges WHERE seen_at < %s", (until - self.lease - GONE,)
+                    )
             except StoreError as exc:
                 log.warning("cannot renew this bridge's leases", extra={"error": str(exc)})
 
+    async def _heartbeat(self) -> None:
+        """Write this bridge's row in ``bridges``: it is alive, and the database takes writes."""
+        await self._execute(
+            "INSERT INTO bridges (owner, host, pid, started_at, seen_at) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (owner) DO UPDATE SET seen_at = EXCLUDED.seen_at",
+            (self.owner, socket.gethostname(), os.getpid(), self._started, self._wall().timestamp()),
+        )
+
     async def _let_go(self) -> None:
-        """At a clean stop: give back this bridge's claims of due jobs and the faxes it tracks.
-        Leases of jobs in ``submitting`` stay: recovery needs them."""
+        """At a clean stop: give back this bridge's claims of due jobs and the faxes it tracks,
+        and remove its heartbeat row. Leases of jobs in ``submitting`` stay: recovery needs them."""
         await self._execute(
             "UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL "  # noqa: S608
             f"WHERE {DUE_CONDITION} AND lease_owner = %(me)s",
@@ -120,3 +139,13 @@ class PostgresClaims(PostgresBase):
             f"WHERE {TRACKED_CONDITION} AND track_owner = %(me)s",
             {"me": self.owner},
         )
+        await self._execute("DELETE FROM bridges WHERE owner = %s", (self.owner,))
+
+    async def check_writable(self) -> None:
+        """A real write: this bridge's heartbeat row."""
+        try:
+            await self._heartbeat()
+        except StoreError as exc:
+            if isinstance(exc.__cause__, psycopg.errors.ReadOnlySqlTransaction):
+                raise StoreUnavailable("the PostgreSQL queue is a read-only standby") from exc
+            raise

@@ -150,6 +150,16 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN track_owner TEXT;
     ALTER TABLE jobs ADD COLUMN track_lease_until DOUBLE PRECISION;
     """,
+    # Each bridge's heartbeat row: the health check's real write, and the list of live bridges.
+    """
+    CREATE TABLE bridges (
+        owner TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at DOUBLE PRECISION NOT NULL,
+        seen_at DOUBLE PRECISION NOT NULL
+    );
+    """,
 )
 
 

@@ -95,8 +95,12 @@ class PostgresStore(PostgresReads, PostgresClaims, PostgresNotices, PostgresRete
         connect_timeout: float = 15.0,
         on_transition: Callable[[Job], None] | None = None,
         wall: WallClock = utcnow,
+        heartbeat: bool = False,
     ) -> PostgresStore:
-        """Connect and migrate; ``wall`` is the time the leases this bridge renews run to."""
+        """Connect and migrate; ``wall`` is the time the leases this bridge renews run to.
+
+        With ``heartbeat`` (a bridge's daemon, not its intake processes or a command) the lease
+        renewer also writes this bridge's row in ``bridges``."""
         pool: AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]] = AsyncConnectionPool(
             url, min_size=1, max_size=8, kwargs={"autocommit": True}, open=False, name="mail2fax"
         )
@@ -106,6 +110,7 @@ class PostgresStore(PostgresReads, PostgresClaims, PostgresNotices, PostgresRete
             await pool.close()
             raise StoreUnavailable(f"cannot reach the PostgreSQL queue ({describe(url)})") from exc
         store = cls(pool, DocumentCache(cache_root), lease=lease, on_transition=on_transition, wall=wall)
+        store.heartbeat = heartbeat
         try:
             async with pool.connection() as conn:
                 await migrate(conn)
@@ -294,8 +299,3 @@ class PostgresStore(PostgresReads, PostgresClaims, PostgresNotices, PostgresRete
         if self._on_transition is not None:
             self._on_transition(job)
         return job
-
-    async def check_writable(self) -> None:
-        rows = await self._execute("SELECT pg_is_in_recovery()")
-        if rows and rows[0][0]:
-            raise StoreUnavailable("the PostgreSQL queue is a read-only standby")

@@ -13,10 +13,16 @@ from mail2fax.settings import Settings
 
 
 async def open_store(
-    settings: Settings, *, on_transition: Callable[[Job], None] | None = None, wall: WallClock = utcnow
+    settings: Settings,
+    *,
+    on_transition: Callable[[Job], None] | None = None,
+    wall: WallClock = utcnow,
+    heartbeat: bool = False,
 ) -> Store:
     """Open (and create or migrate) the queue of these settings: PostgreSQL when
-    MAIL2FAX_DATABASE_URL is set, the SQLite file in the data directory otherwise."""
+    MAIL2FAX_DATABASE_URL is set, the SQLite file in the data directory otherwise.
+
+    ``heartbeat``: the daemon's store, which keeps this bridge's row in PostgreSQL's ``bridges``."""
     if settings.database_url is not None:
         return await PostgresStore.open(
             settings.database_url.get_secret_value(),
@@ -24,5 +30,6 @@ async def open_store(
             lease=settings.lease,
             on_transition=on_transition,
             wall=wall,
+            heartbeat=heartbeat,
         )
     return await SqliteStore.open(settings.database_path, settings.spool_dir, on_transition=on_transition)
