@@ -21,6 +21,7 @@ import psycopg
 from mail2fax.errors import StoreError, StoreUnavailable
 from mail2fax.models import Job
 from mail2fax.queue.pg_base import SUBMITTING, PostgresBase
+from mail2fax.queue.pg_clock import ClockWatch
 from mail2fax.queue.schema import DUE_CONDITION, JOB_COLUMNS, TRACKED_CONDITION, job_from_row, moment
 
 log = logging.getLogger("mail2fax.store")
@@ -90,6 +91,7 @@ class PostgresClaims(PostgresBase):
         return sorted((job_from_row(row) for row in rows), key=lambda job: job.created_at)
 
     async def _renew_leases(self) -> None:
+        watch = ClockWatch(self._wall, self.lease)
         while True:
             await asyncio.sleep(self.lease / 3)
             until = self._wall().timestamp() + self.lease
@@ -115,8 +117,12 @@ class PostgresClaims(PostgresBase):
                     await self._execute(
                         "DELETE FROM bridges WHERE seen_at < %s", (until - self.lease - GONE,)
                     )
+                async with self._pool.connection() as conn:
+                    await watch.check(conn)
             except StoreError as exc:
                 log.warning("cannot renew this bridge's leases", extra={"error": str(exc)})
+            except psycopg.Error as exc:
+                log.warning("cannot compare this host's clock with the database's", extra={"error": str(exc)})
 
     async def _heartbeat(self) -> None:
         """Write this bridge's row in ``bridges``: it is alive, and the database takes writes."""

@@ -41,6 +41,7 @@ from mail2fax.queue import codec
 from mail2fax.queue.group_commit import PendingWrite
 from mail2fax.queue.pg_base import CLAIM_HOLDER, HOLDER_ONLY
 from mail2fax.queue.pg_claims import PostgresClaims
+from mail2fax.queue.pg_clock import refuse_a_wrong_clock
 from mail2fax.queue.pg_documents import DocumentCache, write_documents
 from mail2fax.queue.pg_notices import PostgresNotices
 from mail2fax.queue.pg_rates import PostgresRates
@@ -114,6 +115,7 @@ class PostgresStore(PostgresReads, PostgresClaims, PostgresNotices, PostgresRete
         try:
             async with pool.connection() as conn:
                 await migrate(conn)
+                await refuse_a_wrong_clock(conn, wall, lease)
         except BaseException as exc:
             await pool.close()
             if isinstance(exc, psycopg.Error | StoreError):
