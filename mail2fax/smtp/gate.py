@@ -10,22 +10,25 @@ At MAIL FROM, in this order:
 3. The quotas, early: there must be room for one more number.
 
 At RCPT TO the first check is repeated and the number policy applies (``550 5.7.1`` naming the
-rule). At the DATA command, before the client sends the mail, and again once it has arrived,
-the quotas are checked for all its numbers: ``450 4.7.1`` for a sender's own limit,
-``452 4.5.3`` for the gateway's, ``552 5.5.3`` for a mail with more numbers than a limit.
-Quotas count the numbers dialled by the jobs in the store, so a restart does not reset them.
+rule). At the DATA command, before the client sends the mail, the quotas are checked for all its
+numbers: ``450 4.7.1`` for a sender's own limit, ``452 4.5.3`` for the gateway's, ``552 5.5.3``
+for a mail with more numbers than a limit. Quotas count the numbers dialled by the jobs in the
+store, so a restart does not reset them; the store checks them once more, with the same replies,
+in the transaction that queues the mail (``queue.quota_reserve``), so mails taken at the same
+moment, by any process or bridge, cannot pass a limit together.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from aiosmtpd.smtp import Session
 
-from mail2fax.errors import ConfigError, Deferral, Refusal, SenderRefused, StoreError
+from mail2fax.errors import ConfigError, Deferral, SenderRefused, StoreError
 from mail2fax.mail.number_policy import NumberPolicy
+from mail2fax.mail.quota import check_quotas, quotas_active
 from mail2fax.mail.safe_text import for_reply, in_angles
 from mail2fax.models import Recipient
 from mail2fax.queue.base import Store
@@ -33,9 +36,6 @@ from mail2fax.settings import QuotaSettings, Settings
 from mail2fax.smtp.peers import TrustedNetworks, authenticated_user, describe
 
 log = logging.getLogger("mail2fax.gate")
-
-HOUR = timedelta(hours=1)
-DAY = timedelta(days=1)
 
 
 class Gate:
@@ -77,11 +77,11 @@ class SenderList:
 
 
 class Quotas:
-    """Per-sender and global limits on numbers dialled per hour and per day, counted in the store.
+    """Per-sender and global limits on numbers dialled per hour and per day (``mail.quota``),
+    checked early against the numbers counted in the store.
 
-    Each recipient of each fax is one number. A mail that would take a count over its limit is
-    refused whole: for now (``450``/``452``) when the limit leaves room later, for good
-    (``552 5.5.3``) when the mail alone has more numbers than the limit.
+    The store checks them again in the transaction that queues the mail, and that check decides;
+    this one spares a client over its limit the upload of a mail that would be refused.
     """
 
     def __init__(self, limits: QuotaSettings, store: Store, clock: Callable[[], datetime]):
@@ -91,72 +91,20 @@ class Quotas:
 
     @property
     def active(self) -> bool:
-        limits = self._limits
-        return any(
-            limit is not None
-            for limit in (
-                limits.sender_per_hour,
-                limits.sender_per_day,
-                limits.global_per_hour,
-                limits.global_per_day,
-            )
-        )
+        return quotas_active(self._limits)
 
     async def check(self, sender: str, numbers: int) -> None:
         """Pass if ``numbers`` more fit every limit, or raise saying which limit they do not fit."""
         if not self.active:
             return
-        limits, now = self._limits, self._clock()
-        checks: tuple[tuple[int | None, timedelta, str, str | None], ...] = (
-            (limits.sender_per_hour, HOUR, "hour", sender),
-            (limits.sender_per_day, DAY, "day", sender),
-            (limits.global_per_hour, HOUR, "hour", None),
-            (limits.global_per_day, DAY, "day", None),
-        )
-        for limit, span, unit, who in checks:
-            if limit is None:
-                continue
-            if numbers > limit and limit > 0:
-                log.warning(
-                    "quota: a mail has more numbers than the limit",
-                    extra={"sender": who, "numbers": numbers, "limit": limit, "per": unit},
-                )
-                whose = f"{in_angles(who)}'s" if who is not None else "the gateway's"
-                raise Refusal(
-                    f"This mail goes to {_numbers(numbers)}, more than {whose} limit of "
-                    f"{_numbers(limit)} per {unit}: send it to fewer numbers at a time",
-                    code=552,
-                    enhanced="5.5.3",
-                )
-            try:
-                used = await self._store.count_numbers(since=now - span, sender=who)
-            except StoreError as exc:
-                log.error("quota: cannot count the numbers dialled", extra={"error": str(exc)})
-                raise Deferral("Fax gateway queue is unavailable, please try again later") from exc
-            if used + numbers <= limit:
-                continue
-            raise _over(limit, unit, who, used, numbers)
+        await check_quotas(self._limits, sender, numbers, now=self._clock(), count=self._count)
 
-
-def _numbers(count: int) -> str:
-    return f"{count} fax number" if count == 1 else f"{count} fax numbers"
-
-
-def _over(limit: int, unit: str, who: str | None, used: int, numbers: int) -> Deferral:
-    if who is None:
-        log.warning("quota reached: gateway", extra={"limit": limit, "per": unit, "used": used})
-        return Deferral(
-            f"The fax gateway has reached its limit of {_numbers(limit)} per {unit}, please try again later",
-            code=452,
-            enhanced="4.5.3",
-        )
-    log.warning("quota reached: sender", extra={"sender": who, "limit": limit, "per": unit, "used": used})
-    return Deferral(
-        f"Too many faxes from {in_angles(who)}: the limit is {_numbers(limit)} per {unit}, "
-        "please try again later",
-        code=450,
-        enhanced="4.7.1",
-    )
+    async def _count(self, since: datetime, sender: str | None) -> int:
+        try:
+            return await self._store.count_numbers(since=since, sender=sender)
+        except StoreError as exc:
+            log.error("quota: cannot count the numbers dialled", extra={"error": str(exc)})
+            raise Deferral("Fax gateway queue is unavailable, please try again later") from exc
 
 
 class PolicyGate(Gate):
