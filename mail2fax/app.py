@@ -61,6 +61,7 @@ def intake_rules(settings: Settings) -> IntakeRules:
         duplicate_window=settings.duplicate_window,
         backend=settings.backend,
         max_recipients=settings.smtp.max_recipients,
+        quota=settings.quota,
     )
 
 

@@ -182,3 +182,28 @@ async def test_send_reads_a_document_from_standard_input(tmp_path: Path, relay: 
     )
     assert twice.code == 1
     assert twice.error == "mail2fax: standard input (-) can be only one of the files"
+
+
+async def test_send_is_held_to_the_quotas_as_a_mail_is(tmp_path: Path, relay: CaptureRelay) -> None:
+    settings = settings_for(tmp_path, relay, quota={"sender_per_hour": 2}, submit={"interval": 3600})
+    pdf = tmp_path / "a.pdf"
+    pdf.write_bytes(pdf_bytes())
+    send = ("send", "--from", "bob@example.com", "--to", "4155551212")
+    async with running(settings) as daemon:
+        first = await run_cli(settings, *send, str(pdf))
+        two_numbers = await run_cli(settings, *send, "--to", "4155551313", str(pdf))
+        too_many = await run_cli(settings, *send, "--to", "4155551313", "--to", "4155551414", str(pdf))
+        assert daemon.store is not None
+        jobs = await daemon.store.list_jobs()
+    assert first.code == 0, first.stderr
+    assert two_numbers.code == 1
+    assert two_numbers.error == (
+        "mail2fax: Too many faxes from <bob@example.com>: the limit is 2 fax numbers per hour, "
+        "please try again later"
+    )
+    assert too_many.code == 1
+    assert too_many.error == (
+        "mail2fax: This mail goes to 3 fax numbers, more than <bob@example.com>'s limit of "
+        "2 fax numbers per hour: send it to fewer numbers at a time"
+    )
+    assert [job.id for job in jobs] == [first.stdout.splitlines()[0]]

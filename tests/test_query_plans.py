@@ -34,11 +34,13 @@ from mail2fax.queue import schema
 from mail2fax.queue.base import Store
 from mail2fax.queue.schema import JOB_COLUMNS
 from mail2fax.queue.sqlite import SqliteStore
+from mail2fax.settings import QuotaSettings
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 BEFORE = NOW - timedelta(days=1)
 JOBS = "SELECT {JOB_COLUMNS} FROM jobs"
 SUBMIT = Actor.SUBMIT
+QUOTA = QuotaSettings(sender_per_hour=10, global_per_day=100)
 
 # Where a statement runs. Only "start-up", "operator" and "metrics" statements may scan.
 HOT = ("intake", "submit", "track", "notify", "retention", "health")
@@ -66,7 +68,8 @@ PLANS: dict[str, Plan] = {
     "INSERT INTO events (job_id, at, state, detail, actor) VALUES (?, …)": Plan("intake", ()),
     f"{JOBS} WHERE id IN (?, …)": Plan("intake", ("SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)",)),
     f"{JOBS} WHERE id = ?": Plan("intake", ("SEARCH jobs USING INDEX sqlite_autoindex_jobs_1 (id=?)",)),
-    # quotas (intake, when configured): counted in the window, which the limit keeps short
+    # quotas (intake, when configured): counted in the window, which the limit keeps short; early
+    # by the gate, then in the transaction that queues the mail
     "SELECT SUM(number_count) FROM jobs WHERE created_at >= ?": Plan(
         "intake", ("SEARCH jobs USING COVERING INDEX jobs_by_created (created_at>?)",)
     ),
@@ -223,7 +226,7 @@ async def drive(store: Store) -> dict[str, Callable[[], Awaitable[Any]]]:
     since = NOW - timedelta(days=2)
     return {
         "enqueue": lambda: store.enqueue(
-            request("<3@x>"), backend="dry-run", lifetime=3600, now=NOW, duplicate_since=since
+            request("<3@x>"), backend="dry-run", lifetime=3600, now=NOW, duplicate_since=since, quota=QUOTA
         ),
         "get": lambda: store.get(first.id),
         "transition": lambda: store.transition(

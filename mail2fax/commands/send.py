@@ -30,7 +30,6 @@ from mail2fax.mail.options import parse_options
 from mail2fax.mail.sniffing import safe_filename, sniff
 from mail2fax.models import Actor, Document, FaxOptions, FaxRequest, Origin, Recipient
 from mail2fax.settings import Settings
-from mail2fax.smtp.gate import Quotas
 
 STDIN = "-"
 
@@ -142,13 +141,13 @@ async def send_fax(
         origin=Origin(client="local", user=system_user()),
     )
     async with open_store(settings) as store:
-        await Quotas(settings.quota, store, clock).check(sender, len(recipients))
         job = await store.enqueue(
             request,
             backend=settings.backend,
             lifetime=settings.retry.lifetime,
             now=clock(),
             actor=Actor.OPERATOR,
+            quota=settings.quota,
         )
     to = ", ".join(recipient_text(r) for r in recipients)
     names = ", ".join(d.filename for d in documents)

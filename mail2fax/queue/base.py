@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from mail2fax.models import Actor, FaxRequest, Job, JobEvent, JobState, RateSlot, RateWindow, StoredDocument
+from mail2fax.settings import QuotaSettings
 
 
 class Store(Protocol):
@@ -28,6 +29,7 @@ class Store(Protocol):
         job_id: str | None = None,
         duplicate_since: datetime | None = None,
         actor: Actor = Actor.INTAKE,
+        quota: QuotaSettings | None = None,
     ) -> Job:
         """Write the documents, then commit the job: when this returns the job is durable.
 
@@ -35,6 +37,12 @@ class Store(Protocol):
         documents and options) created since then makes this raise
         DuplicateMail instead; the check and the insert are atomic, so two copies of a mail
         arriving together cannot both become faxes.
+
+        With ``quota`` (any limit set), the numbers dialled are counted in the same transaction,
+        with the jobs of every process and bridge sharing the store, and a mail that does not fit
+        raises what the gate raises (``mail.quota``: Deferral ``450 4.7.1`` or ``452 4.5.3``,
+        Refusal ``552 5.5.3``) and writes nothing; so mails queued at the same moment never pass a
+        limit together. Without limits nothing more is locked or counted.
         """
         ...
 

@@ -2,6 +2,8 @@
 
 Each caller still returns only after the transaction holding its own job has committed, so a
 ``250`` keeps meaning "on disk"; the disk just syncs once per group instead of once per job.
+A write may refuse its mail (a duplicate, a mail over a quota) before it writes anything: that
+mail alone is refused, and the others of its group commit.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from mail2fax.errors import DuplicateMail, StoreError
+from mail2fax.errors import Deferral, DuplicateMail, Refusal, StoreError
 from mail2fax.models import Job
 
 log = logging.getLogger("mail2fax.store")
 
 GROUP_LIMIT = 100  # jobs committed together at most
+# What a write raises, before writing anything, to refuse its mail and no other.
+REFUSALS = (DuplicateMail, Refusal, Deferral)
 
 
 @dataclass(eq=False, slots=True)
@@ -28,6 +32,7 @@ class PendingWrite:
     job_id: str
     write: Callable[[Any], Awaitable[None]]  # given the store's connection in its transaction
     done: asyncio.Future[Job | None]
+    serialised: bool = False  # its transaction must first call the store's ``serialise``
     taken: bool = False  # a transaction holds its rows
     failed: bool = False
 
@@ -43,15 +48,21 @@ class PendingWrite:
 
 
 class GroupCommit:
-    """Commits pending writes in groups through ``transaction``; reads jobs back with ``fetch_jobs``."""
+    """Commits pending writes in groups through ``transaction``; reads jobs back with ``fetch_jobs``.
+
+    A transaction holding a ``serialised`` write calls ``serialise`` first, before any write, so
+    that the locks it takes come first in every such transaction.
+    """
 
     def __init__(
         self,
         transaction: Callable[[], AbstractAsyncContextManager[Any]],
         fetch_jobs: Callable[[str, Sequence[Any]], Awaitable[list[Job]]],
+        serialise: Callable[[Any], Awaitable[None]] | None = None,
     ):
         self._transaction = transaction
         self._fetch_jobs = fetch_jobs
+        self._serialise = serialise
         self._pending: list[PendingWrite] = []
         self._committer: asyncio.Task[None] | None = None
 
@@ -98,13 +109,14 @@ class GroupCommit:
 
     async def _commit_group(self, group: list[PendingWrite]) -> None:
         """One transaction for the group; if it fails, each job again in its own transaction, so
-        one job's failure is never another's. A duplicate refused in the group writes nothing."""
+        one job's failure is never another's. A mail refused in the group writes nothing."""
         try:
             async with self._transaction() as db:
+                await self._begin(db, group)
                 for pending in group:
                     try:
                         await pending.write(db)
-                    except DuplicateMail as exc:
+                    except REFUSALS as exc:
                         pending.settle(error=exc)
         except BaseException as exc:
             left = [pending for pending in group if not pending.failed]
@@ -122,6 +134,7 @@ class GroupCommit:
     async def _commit_alone(self, pending: PendingWrite) -> None:
         try:
             async with self._transaction() as db:
+                await self._begin(db, [pending])
                 await pending.write(db)
         except BaseException as exc:
             pending.settle(error=exc)
@@ -129,6 +142,10 @@ class GroupCommit:
                 raise
             return
         await self._settle_committed([pending])
+
+    async def _begin(self, db: Any, group: list[PendingWrite]) -> None:
+        if self._serialise is not None and any(pending.serialised for pending in group):
+            await self._serialise(db)
 
     async def _settle_committed(self, group: list[PendingWrite]) -> None:
         """Hand each committed job back as read from the store, in one query for the group."""

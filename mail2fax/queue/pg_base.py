@@ -19,6 +19,7 @@ from mail2fax.models import FINAL_STATES, Job, JobState
 from mail2fax.queue.group_commit import GroupCommit
 from mail2fax.queue.pg_documents import DocumentCache
 from mail2fax.queue.pg_schema import translate
+from mail2fax.queue.quota_reserve import lock_quotas
 from mail2fax.queue.schema import JOB_COLUMNS, job_from_row
 
 SUBMITTING = JobState.SUBMITTING.value
@@ -51,7 +52,7 @@ class PostgresBase:
         self._wall = wall
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._on_transition = on_transition
-        self._group = GroupCommit(self._transaction, self._group_fetch)
+        self._group = GroupCommit(self._transaction, self._group_fetch, serialise=lock_quotas)
         self._renewer: asyncio.Task[None] | None = None
         self._started = wall().timestamp()
         self.heartbeat = False  # the renewer writes this bridge's row in ``bridges``

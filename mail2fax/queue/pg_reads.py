@@ -10,6 +10,7 @@ import psycopg
 from mail2fax.models import Actor, Job, JobEvent, JobState, StoredDocument
 from mail2fax.queue.pg_base import PostgresBase
 from mail2fax.queue.pg_schema import translate
+from mail2fax.queue.quota_reserve import postgres_count
 from mail2fax.queue.schema import FINAL_CONDITION, moment
 
 
@@ -78,15 +79,7 @@ class PostgresReads(PostgresBase):
         return {row[0] for row in rows}
 
     async def count_numbers(self, *, since: datetime, sender: str | None = None) -> int:
-        if sender is None:
-            rows = await self._execute(
-                "SELECT sum(number_count) FROM jobs WHERE created_at >= %s", (since.timestamp(),)
-            )
-        else:
-            rows = await self._execute(
-                "SELECT sum(number_count) FROM jobs WHERE sender = %s AND created_at >= %s",
-                (sender, since.timestamp()),
-            )
+        rows = await self._execute(*postgres_count(since, sender))
         return int(rows[0][0] or 0)
 
     async def status_mail_backlog(self) -> tuple[int, datetime | None]:

@@ -28,6 +28,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from mail2fax.clock import WallClock, utcnow
 from mail2fax.errors import DuplicateMail, StoreError, StoreUnavailable
+from mail2fax.mail.quota import quotas_active
 from mail2fax.models import (
     TRACKED_STATES,
     Actor,
@@ -48,6 +49,7 @@ from mail2fax.queue.pg_rates import PostgresRates
 from mail2fax.queue.pg_reads import PostgresReads
 from mail2fax.queue.pg_retention import PostgresRetention
 from mail2fax.queue.pg_schema import migrate, translate
+from mail2fax.queue.quota_reserve import reserve_in_postgres
 from mail2fax.queue.schema import (
     JOB_COLUMNS,
     UPDATABLE,
@@ -56,6 +58,7 @@ from mail2fax.queue.schema import (
     new_job_id,
     queued_facts,
 )
+from mail2fax.settings import QuotaSettings
 
 log = logging.getLogger("mail2fax.store")
 
@@ -144,17 +147,22 @@ class PostgresStore(PostgresReads, PostgresClaims, PostgresNotices, PostgresRete
         job_id: str | None = None,
         duplicate_since: datetime | None = None,
         actor: Actor = Actor.INTAKE,
+        quota: QuotaSettings | None = None,
     ) -> Job:
         """Commit the job and its documents in one transaction: when this returns it is durable.
 
         The mail's key (``duplicate_key``) is claimed in ``duplicate_keys`` in the same
         transaction; with ``duplicate_since``, a key held by a job created since then makes this
-        raise DuplicateMail instead.
+        raise DuplicateMail instead. With ``quota``, the transaction first takes the quota lock and
+        counts the mail's numbers against it (``queue.quota_reserve``).
         """
         job_id = job_id or new_job_id()
+        limits = quota if quotas_active(quota) else None
         stamp = now.timestamp()
 
         async def write(conn: psycopg.AsyncConnection[tuple[Any, ...]]) -> None:
+            if limits is not None:
+                await reserve_in_postgres(conn, limits, request, now)
             if request.message_id:
                 since = duplicate_since.timestamp() if duplicate_since is not None else math.inf
                 await self._claim_key(conn, job_id, request, stamp, since)
@@ -192,7 +200,8 @@ class PostgresStore(PostgresReads, PostgresClaims, PostgresNotices, PostgresRete
                 (job_id, stamp, JobState.QUEUED.value, f"from {request.sender or '<>'}", actor.value),
             )
 
-        pending = PendingWrite(job_id, write, asyncio.get_running_loop().create_future())
+        future = asyncio.get_running_loop().create_future()
+        pending = PendingWrite(job_id, write, future, serialised=limits is not None)
         committed = await self._group.commit(pending)
         log.info("job queued", extra=queued_facts(job_id, request))
         job = committed or await self.get(job_id)

@@ -18,6 +18,7 @@ from typing import Any
 import aiosqlite
 
 from mail2fax.errors import DuplicateMail
+from mail2fax.mail.quota import quotas_active
 from mail2fax.models import (
     Actor,
     FaxRequest,
@@ -28,6 +29,7 @@ from mail2fax.models import (
 )
 from mail2fax.queue import codec, files
 from mail2fax.queue.group_commit import PendingWrite
+from mail2fax.queue.quota_reserve import reserve_in_sqlite
 from mail2fax.queue.schema import (
     MIGRATIONS,
     UPDATABLE,
@@ -42,6 +44,7 @@ from mail2fax.queue.sqlite_rates import SqliteRates
 from mail2fax.queue.sqlite_reads import SqliteReads
 from mail2fax.queue.sqlite_retention import SqliteRetention
 from mail2fax.queue.writer_turn import WriterTurn
+from mail2fax.settings import QuotaSettings
 
 log = logging.getLogger("mail2fax.store")
 
@@ -113,14 +116,17 @@ class SqliteStore(SqliteReads, SqliteNotices, SqliteRetention, SqliteRates):
         job_id: str | None = None,
         duplicate_since: datetime | None = None,
         actor: Actor = Actor.INTAKE,
+        quota: QuotaSettings | None = None,
     ) -> Job:
         """Write the documents, then commit the job: when this returns the job is durable.
 
         With ``duplicate_since``, a job for the same mail created since then makes this raise
         DuplicateMail instead (see ``_refuse_duplicate``); the check and the insert are one transaction,
-        so two copies of a mail arriving together cannot both become faxes.
+        so two copies of a mail arriving together cannot both become faxes. With ``quota``, the
+        mail's numbers are counted against it in that transaction too (``queue.quota_reserve``).
         """
         job_id = job_id or new_job_id()
+        limits = quota if quotas_active(quota) else None
         try:
             paths = await asyncio.to_thread(self._spool.write, job_id, request.documents)
         except OSError as exc:
@@ -128,6 +134,8 @@ class SqliteStore(SqliteReads, SqliteNotices, SqliteRetention, SqliteRates):
         stamp = now.timestamp()
 
         async def write(db: aiosqlite.Connection) -> None:
+            if limits is not None:
+                await reserve_in_sqlite(db, limits, request, now)
             if duplicate_since is not None:
                 await _refuse_duplicate(db, request, duplicate_since)
             await db.execute(

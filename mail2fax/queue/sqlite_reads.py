@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from mail2fax.models import Actor, Job, JobEvent, JobState, StoredDocument
+from mail2fax.queue.quota_reserve import sqlite_count
 from mail2fax.queue.schema import (
     DUE_CONDITION,
     FINAL_CONDITION,
@@ -121,15 +122,7 @@ class SqliteReads(SqliteBase):
         return {row[0] for row in rows}
 
     async def count_numbers(self, *, since: datetime, sender: str | None = None) -> int:
-        if sender is None:
-            value = await self._scalar(
-                "SELECT SUM(number_count) FROM jobs WHERE created_at >= ?", (since.timestamp(),)
-            )
-        else:
-            value = await self._scalar(
-                "SELECT SUM(number_count) FROM jobs WHERE sender = ? AND created_at >= ?",
-                (sender, since.timestamp()),
-            )
+        value = await self._scalar(*sqlite_count(since, sender))
         return int(value or 0)
 
     async def status_mail_backlog(self) -> tuple[int, datetime | None]:

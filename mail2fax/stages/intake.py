@@ -26,6 +26,7 @@ from mail2fax.models import Document, FaxRequest, Origin, Recipient, Resolution
 from mail2fax.queue.base import Store
 from mail2fax.rendering.body import fax_documents
 from mail2fax.rendering.pool import Renderer
+from mail2fax.settings import QuotaSettings
 from mail2fax.smtp.envelope import FaxEnvelope
 from mail2fax.smtp.gate import Gate
 from mail2fax.smtp.peers import session_origin
@@ -51,6 +52,7 @@ class IntakeRules:
     duplicate_window: float
     backend: str
     max_recipients: int = 100
+    quota: QuotaSettings | None = None  # reserved by the store as it queues each mail
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +140,8 @@ class IntakeHandler:
         return "250 2.1.5 OK"
 
     async def before_data(self, session: Session, envelope: FaxEnvelope) -> str | None:
-        """The quotas for all of the mail's numbers, before the client uploads it."""
+        """The quotas for all of the mail's numbers, before the client uploads it (early: the
+        store checks them again, and finally, in the transaction that queues the mail)."""
         started = time.perf_counter()
         try:
             await self._gate.check_quota(envelope.mail_from or "", len(envelope.fax_recipients))
@@ -154,7 +157,6 @@ class IntakeHandler:
         raw: bytes = envelope.original_content or b""
         envelope.original_content = envelope.content = None
         try:
-            await self._gate.check_quota(sender, len(recipients))
             if len(raw) < BIG_MAIL:
                 parsed = await asyncio.to_thread(_parse, raw, self._rules)
             else:
@@ -250,6 +252,7 @@ class IntakeHandler:
                 lifetime=self._rules.lifetime,
                 now=now,
                 duplicate_since=now - timedelta(seconds=window) if window > 0 else None,
+                quota=self._rules.quota,
             )
         except DuplicateMail as duplicate:
             log.info(
