@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -14,8 +15,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import api, depth, intake, longlines, machine, postfix, scans, stats
+from bench import api, bridges, depth, failover, intake, longlines, machine, postfix, scans, stats
 from bench.mails import MiB, SmallMails, pdf_of_size
+from bench.pg import BenchDatabase
 from bench.procs import ROOT, Systems, start
 
 INTAKE_SESSIONS = (1, 8, 32)
@@ -128,6 +130,39 @@ async def _scans(systems: Systems, rounds: int, pdf_size: int, repeat: int) -> l
     return results
 
 
+async def _bridges(args: argparse.Namespace, rounds: int, logs: Path) -> tuple[list[str], dict[str, Any]]:
+    """PostgreSQL: its own durable server, the emulator as for intake, then each chosen part."""
+    try:
+        database = BenchDatabase(args.data_root).start()
+    except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
+        _say(f"PostgreSQL's server did not start ({exc}): the bridges part is left out")
+        return [f"PostgreSQL part left out: its server did not start ({exc}).", ""], {}
+    emulator = await start("emulator", "bench.emulator_server", logs=logs, nice=19)
+    lines = ["### PostgreSQL: the server", ""]
+    lines += [f"- {name}: {value}" for name, value in database.settings()]
+    lines += [f"- data directory under {args.data_root}, unix socket only", ""]
+    record: dict[str, Any] = {"server": dict(database.settings())}
+    try:
+        launcher = bridges.Launcher(database, args.loop, args.data_root, logs, emulator.address)
+        per_session = bridges.PER_SESSION_QUICK if args.quick else bridges.PER_SESSION
+        versus: list[bridges.BridgeRound] = []
+        scaled: list[bridges.BridgeRound] = []
+        if "versus" in args.bridges:
+            versus = await bridges.versus_sqlite(launcher, rounds, per_session)
+        if "two" in args.bridges:
+            scaled = await bridges.two_bridges(launcher, rounds, per_session)
+        lines += [*bridges.report(versus, scaled), ""]
+        record["intake"] = [asdict(r) for r in (*versus, *scaled)]
+        if "failover" in args.bridges:
+            failed = await failover.run(launcher, 1 if args.quick else rounds, args.short_lease)
+            lines += [*failover.report(failed), ""]
+            record["failover"] = [asdict(r) for r in failed]
+    finally:
+        await emulator.stop()
+        database.stop()
+    return lines, record
+
+
 async def main(args: argparse.Namespace) -> int:
     data_root: Path = args.data_root
     os.makedirs(data_root, exist_ok=True)
@@ -184,6 +219,9 @@ async def main(args: argparse.Namespace) -> int:
                 record["scans"] = [asdict(r) for r in scan_rounds]
         finally:
             await emulator.stop()
+    if "bridges" in args.only:
+        bridge_lines, record["bridges"] = await _bridges(args, rounds, logs)
+        lines += bridge_lines
     if "api" in args.only:
         tracked, paced = await api.run(data_root, quick=args.quick, window=args.pacing_window)
         lines += [*api.report(tracked, paced), ""]
@@ -213,8 +251,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["intake", "depth", "scans", "lines", "api"],
-        default=["intake", "depth", "scans", "lines", "api"],
+        choices=["intake", "depth", "scans", "lines", "bridges", "api"],
+        default=["intake", "depth", "scans", "lines", "bridges", "api"],
+    )
+    parser.add_argument(
+        "--bridges",
+        nargs="+",
+        choices=["versus", "two", "failover"],
+        default=["versus", "two", "failover"],
+        help="PostgreSQL: intake against SQLite, two bridges against one, failover (all)",
+    )
+    parser.add_argument(
+        "--short-lease",
+        type=float,
+        default=10.0,
+        help="failover: the short lease shown beside the default one, seconds (10)",
     )
     parser.add_argument(
         "--no-postfix", action="store_true", help="do not compare Postfix even when installed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.mails import SmallMails
@@ -22,6 +23,7 @@ class IntakeRound:
     elapsed: float
     latencies: list[float]
     cpu: float
+    database_cpu: float = 0.0  # a database server's processes, when there is one
 
     @property
     def rate(self) -> float:
@@ -33,30 +35,47 @@ class IntakeRound:
 
 
 async def intake_round(
-    server: Running, sessions: int, per_session: int, mails: SmallMails, tag: str
+    server: Running,
+    sessions: int,
+    per_session: int,
+    mails: SmallMails,
+    tag: str,
+    *,
+    also: Sequence[Running] = (),
+    database_pid: int | None = None,
 ) -> IntakeRound:
-    """Open the sessions, warm them up, then time ``per_session`` mails on each, all at once."""
+    """Open the sessions, warm them up, then time ``per_session`` mails on each, all at once.
+
+    With ``also`` (more servers, e.g. more bridges on one queue) the sessions take the servers in
+    turn, and the CPU time is theirs together; ``database_pid`` is a database server's root
+    process, whose tree's CPU time is counted apart.
+    """
+    servers = [server, *also]
     batches = [
         [mails.make(f"{tag}-{session}-{index}") for index in range(WARM_UP + per_session)]
         for session in range(sessions)
     ]
-    connections = await asyncio.gather(*(Session.open(server.port) for _ in range(sessions)))
+    connections = await asyncio.gather(
+        *(Session.open(servers[session % len(servers)].port) for session in range(sessions))
+    )
     latencies: list[float] = []
     try:
         await asyncio.gather(
             *(_send_all(c, batch[:WARM_UP], []) for c, batch in zip(connections, batches, strict=True))
         )
         await asyncio.sleep(0.5)  # the daemon's first submission (and the imports it needs) ends
-        cpu_before = tree_cpu_seconds(server.pid)
+        cpu_before = sum(tree_cpu_seconds(s.pid) for s in servers)
+        database_before = tree_cpu_seconds(database_pid) if database_pid else 0.0
         began = time.perf_counter()
         await asyncio.gather(
             *(_send_all(c, batch[WARM_UP:], latencies) for c, batch in zip(connections, batches, strict=True))
         )
         elapsed = time.perf_counter() - began
-        cpu = tree_cpu_seconds(server.pid) - cpu_before
+        cpu = sum(tree_cpu_seconds(s.pid) for s in servers) - cpu_before
+        database_cpu = tree_cpu_seconds(database_pid) - database_before if database_pid else 0.0
     finally:
         await asyncio.gather(*(connection.close() for connection in connections))
-    return IntakeRound(server.name, sessions, sessions * per_session, elapsed, latencies, cpu)
+    return IntakeRound(server.name, sessions, sessions * per_session, elapsed, latencies, cpu, database_cpu)
 
 
 async def _send_all(session: Session, batch: list[bytes], latencies: list[float]) -> None:

@@ -39,11 +39,17 @@ def server_bindir() -> Path:
 
 
 class PostgresServer:
-    def __init__(self, *, durable: bool = False) -> None:
+    """``durable`` keeps PostgreSQL's defaults (fsync, synchronous commit, full page writes); without
+    it they are off, for speed. ``settings`` are more server settings (name to value)."""
+
+    def __init__(
+        self, *, durable: bool = False, settings: dict[str, str] | None = None, parent: Path | None = None
+    ) -> None:
         self.bindir = server_bindir()
-        self.root = Path(tempfile.mkdtemp(prefix="m2f-pg-"))
+        self.root = Path(tempfile.mkdtemp(prefix="m2f-pg-", dir=parent))
         self.data = self.root / "data"
         self.durable = durable
+        self.settings = dict(settings or {})
         self._run_as: dict[str, Any] = {}
         if os.geteuid() == 0:
             account = pwd.getpwnam("postgres")
@@ -64,6 +70,7 @@ class PostgresServer:
         options = f"-k {self.root} -c listen_addresses='' -c max_connections=200"
         if not self.durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
         return self
 
@@ -72,6 +79,10 @@ class PostgresServer:
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+    def pid(self) -> int:
+        """The postmaster's process id: the server's other processes are its children."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql:///{database}?host={self.root}&user=postgres"
