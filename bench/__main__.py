@@ -143,7 +143,9 @@ async def _bridges(args: argparse.Namespace, rounds: int, logs: Path) -> tuple[l
     lines += [f"- data directory under {args.data_root}, unix socket only", ""]
     record: dict[str, Any] = {"server": dict(database.settings())}
     try:
-        launcher = bridges.Launcher(database, args.loop, args.data_root, logs, emulator.address)
+        launcher = bridges.Launcher(
+            database, args.loop, args.data_root, logs, emulator.address, before=args.before
+        )
         per_session = bridges.PER_SESSION_QUICK if args.quick else bridges.PER_SESSION
         versus: list[bridges.BridgeRound] = []
         scaled: list[bridges.BridgeRound] = []

@@ -18,13 +18,14 @@ from pathlib import Path
 from bench import intake
 from bench.mails import SmallMails
 from bench.pg import INTAKE_STATEMENTS, BenchDatabase, Counts
-from bench.procs import Server, daemon_environment, start
+from bench.procs import ROOT, Server, daemon_environment, start
 from bench.stats import median, percentile, spread
 
 SQLITE = "SQLite"
 POSTGRES = "PostgreSQL"
 ONE = "1 bridge"
 TWO = "2 bridges"
+BEFORE = " before"  # the same system run from the tree given with --before
 VERSUS_SQLITE_SESSIONS = (1, 8)
 SCALE_SESSIONS = (8, 16)
 PER_SESSION = {1: 200, 8: 50, 16: 25}
@@ -54,7 +55,16 @@ class BridgeRound:
 class Launcher:
     """Starts bridges as production runs them (``bench.daemon``), against the emulator."""
 
-    def __init__(self, database: BenchDatabase, loop: str, data_root: Path, logs: Path, emulator_url: str):
+    def __init__(
+        self,
+        database: BenchDatabase,
+        loop: str,
+        data_root: Path,
+        logs: Path,
+        emulator_url: str,
+        before: Path | None = None,
+    ):
+        self.before = before
         self.database = database
         self.loop = loop
         self.data_root = data_root
@@ -68,6 +78,7 @@ class Launcher:
         processes: int | None,
         *,
         emulator_url: str | None = None,
+        before: bool = False,
         **more: str,
     ) -> Server:
         workdir = Path(tempfile.mkdtemp(prefix="mail2fax-bench-", dir=self.data_root))
@@ -77,8 +88,14 @@ class Launcher:
             env["MAIL2FAX_DATABASE_URL"] = url
         if processes is not None:
             env["MAIL2FAX_SMTP__PROCESSES"] = str(processes)
+        cwd = ROOT
+        if before:
+            assert self.before is not None
+            # The older tree comes first on the path; the launcher is found in this one.
+            env["PYTHONPATH"] = os.pathsep.join([str(self.before), str(ROOT)])
+            cwd = workdir
         return await start(
-            name, "bench.daemon", "--loop", self.loop, env=env, workdir=workdir, logs=self.logs
+            name, "bench.daemon", "--loop", self.loop, env=env, workdir=workdir, cwd=cwd, logs=self.logs
         )
 
     async def round(
@@ -90,7 +107,7 @@ class Launcher:
         servers: list[Server] = []
         try:
             for _ in range(bridges):
-                servers.append(await self.bridge(system, url, processes))
+                servers.append(await self.bridge(system, url, processes, before=system.endswith(BEFORE)))
             if url is not None:
                 self.database.reset_counts()
             result = await intake.intake_round(
@@ -129,7 +146,7 @@ async def versus_sqlite(launcher: Launcher, rounds: int, per_session: dict[int, 
     found: list[BridgeRound] = []
     for sessions in VERSUS_SQLITE_SESSIONS:
         for number in range(rounds):
-            for system in order(number, (SQLITE, POSTGRES)):
+            for system in order(number, _with_before(launcher, (SQLITE, POSTGRES), POSTGRES)):
                 found.append(
                     await launcher.round(
                         system,
@@ -149,10 +166,10 @@ async def two_bridges(launcher: Launcher, rounds: int, per_session: dict[int, in
     found: list[BridgeRound] = []
     for sessions in SCALE_SESSIONS:
         for number in range(rounds):
-            for system in order(number, (ONE, TWO)):
+            for system in order(number, _with_before(launcher, (ONE, TWO), ONE, TWO)):
                 launched = await launcher.round(
-                    POSTGRES,
-                    bridges=1 if system == ONE else 2,
+                    POSTGRES + BEFORE if system.endswith(BEFORE) else POSTGRES,
+                    bridges=1 if system.startswith(ONE) else 2,
                     processes=1,
                     sessions=sessions,
                     per_session=per_session[sessions],
@@ -162,6 +179,13 @@ async def two_bridges(launcher: Launcher, rounds: int, per_session: dict[int, in
                 found.append(launched)
                 _tell(found[-1])
     return found
+
+
+def _with_before(launcher: Launcher, systems: tuple[str, ...], *also: str) -> tuple[str, ...]:
+    """``systems``, and ``also`` run from the --before tree when there is one."""
+    if launcher.before is None:
+        return systems
+    return (*(name + BEFORE for name in also), *systems)
 
 
 def _ratio(mine: list[float], anchor: list[float]) -> str:
@@ -174,12 +198,18 @@ def _ratio(mine: list[float], anchor: list[float]) -> str:
     return text
 
 
-def _table(found: list[BridgeRound], sessions_list: tuple[int, ...], systems: tuple[str, str]) -> list[str]:
-    anchor_name = systems[0]
+def _busy(result: intake.IntakeRound) -> float:
+    """Cores the round kept busy: the bridges', the database's and the load generator's CPU time."""
+    return (result.cpu + result.database_cpu + result.client_cpu) / result.elapsed
+
+
+def _table(found: list[BridgeRound], sessions_list: tuple[int, ...], anchor_name: str) -> list[str]:
+    """One row per system and session count; the ratio is to ``anchor_name`` (of the same tree)."""
+    systems = list(dict.fromkeys(r.result.system for r in found))
     lines = [
-        f"| sessions | system | mails/s | p50 ms | p99 ms | bridge CPU ms/mail | PostgreSQL CPU ms/mail "
-        f"| mails/s vs {anchor_name} |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| sessions | system | mails/s | p50 ms | p99 ms | bridge CPU ms/mail | PostgreSQL CPU ms/mail "
+        f"| load generator CPU ms/mail | cores busy | mails/s vs {anchor_name} |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for sessions in sessions_list:
         rates: dict[str, list[float]] = {}
@@ -189,21 +219,30 @@ def _table(found: list[BridgeRound], sessions_list: tuple[int, ...], systems: tu
                 continue
             rates[system] = [r.rate for r in these]
             database = [r.database_cpu / r.mails for r in these] if any(r.database_cpu for r in these) else []
-            versus = _ratio(rates[system], rates.get(anchor_name, [])) if system != anchor_name else ""
+            anchor = (
+                anchor_name + BEFORE if system.endswith(BEFORE) and anchor_name != SQLITE else anchor_name
+            )
+            versus = _ratio(rates[system], rates.get(anchor, [])) if system != anchor else ""
             lines.append(
                 f"| {sessions} | {system} | {spread(rates[system], 0)} "
                 f"| {spread([percentile(r.latencies, 0.5) for r in these], 2, 1000)} "
                 f"| {spread([percentile(r.latencies, 0.99) for r in these], 2, 1000)} "
                 f"| {spread([r.cpu_per_mail for r in these], 2, 1000)} "
-                f"| {spread(database, 2, 1000) if database else ''} | {versus} |"
+                f"| {spread(database, 2, 1000) if database else ''} "
+                f"| {spread([r.client_cpu / r.mails for r in these], 2, 1000)} "
+                f"| {spread([_busy(r) for r in these], 2)} | {versus} |"
             )
     return lines
 
 
-def statements_table(found: list[BridgeRound], sessions_list: tuple[int, ...]) -> list[str]:
-    """Statements per accepted mail by kind, median over the PostgreSQL rounds at each session count."""
+def statements_table(found: list[BridgeRound], sessions_list: tuple[int, ...], system: str) -> list[str]:
+    """Statements per accepted mail by kind, median over the rounds of ``system`` at each session count."""
     counted = {
-        sessions: [r.counts for r in found if r.counts is not None and r.result.sessions == sessions]
+        sessions: [
+            r.counts
+            for r in found
+            if r.counts is not None and r.result.sessions == sessions and r.result.system == system
+        ]
         for sessions in sessions_list
     }
     header = " | ".join(
@@ -230,11 +269,11 @@ def statements_table(found: list[BridgeRound], sessions_list: tuple[int, ...]) -
 
 
 def other_statements(found: list[BridgeRound], sessions: int, top: int = 8) -> list[str]:
-    """The statements of the stages in the rounds at ``sessions``, summed over rounds."""
+    """The statements of the stages in this tree's rounds at ``sessions``, summed over rounds."""
     total: dict[str, int] = {}
     mails = 0
     for r in found:
-        if r.counts is None or r.result.sessions != sessions:
+        if r.counts is None or r.result.sessions != sessions or r.result.system != POSTGRES:
             continue
         mails += r.counts.mails
         for name, calls in r.counts.statements.items():
@@ -249,11 +288,14 @@ def other_statements(found: list[BridgeRound], sessions: int, top: int = 8) -> l
 def report(versus: list[BridgeRound], scaled: list[BridgeRound]) -> list[str]:
     loads = [r.load for r in (*versus, *scaled)]
     lines = ["### PostgreSQL: intake per bridge against SQLite", ""]
-    lines += _table(versus, VERSUS_SQLITE_SESSIONS, (SQLITE, POSTGRES))
+    lines += _table(versus, VERSUS_SQLITE_SESSIONS, SQLITE)
     lines += ["", "### PostgreSQL: two bridges against one (one intake process each)", ""]
-    lines += _table(scaled, SCALE_SESSIONS, (ONE, TWO))
+    lines += _table(scaled, SCALE_SESSIONS, ONE)
     lines += ["", "### PostgreSQL: statements per accepted mail", ""]
-    lines += statements_table(versus, VERSUS_SQLITE_SESSIONS)
+    lines += statements_table(versus, VERSUS_SQLITE_SESSIONS, POSTGRES)
+    if any(r.result.system == POSTGRES + BEFORE for r in versus):
+        lines += ["", "The same, before:", ""]
+        lines += statements_table(versus, VERSUS_SQLITE_SESSIONS, POSTGRES + BEFORE)
     lines += ["", f"The stages' statements in the {VERSUS_SQLITE_SESSIONS[-1]}-session rounds:", ""]
     lines += other_statements(versus, VERSUS_SQLITE_SESSIONS[-1])
     if loads:

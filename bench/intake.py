@@ -24,6 +24,7 @@ class IntakeRound:
     latencies: list[float]
     cpu: float
     database_cpu: float = 0.0  # a database server's processes, when there is one
+    client_cpu: float = 0.0  # the load generator (this process)
 
     @property
     def rate(self) -> float:
@@ -66,6 +67,7 @@ async def intake_round(
         await asyncio.sleep(0.5)  # the daemon's first submission (and the imports it needs) ends
         cpu_before = sum(tree_cpu_seconds(s.pid) for s in servers)
         database_before = tree_cpu_seconds(database_pid) if database_pid else 0.0
+        client_before = time.process_time()
         began = time.perf_counter()
         await asyncio.gather(
             *(_send_all(c, batch[WARM_UP:], latencies) for c, batch in zip(connections, batches, strict=True))
@@ -73,9 +75,12 @@ async def intake_round(
         elapsed = time.perf_counter() - began
         cpu = sum(tree_cpu_seconds(s.pid) for s in servers) - cpu_before
         database_cpu = tree_cpu_seconds(database_pid) - database_before if database_pid else 0.0
+        client_cpu = time.process_time() - client_before
     finally:
         await asyncio.gather(*(connection.close() for connection in connections))
-    return IntakeRound(server.name, sessions, sessions * per_session, elapsed, latencies, cpu, database_cpu)
+    return IntakeRound(
+        server.name, sessions, sessions * per_session, elapsed, latencies, cpu, database_cpu, client_cpu
+    )
 
 
 async def _send_all(session: Session, batch: list[bytes], latencies: list[float]) -> None:
