@@ -52,7 +52,7 @@ class PostgresBase:
         self._wall = wall
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self._on_transition = on_transition
-        self._group = GroupCommit(self._transaction, self._group_fetch, serialise=lock_quotas)
+        self._group = GroupCommit(self._pipelined_transaction, self._group_fetch, serialise=lock_quotas)
         self._renewer: asyncio.Task[None] | None = None
         self._started = wall().timestamp()
         self.heartbeat = False  # the renewer writes this bridge's row in ``bridges``
@@ -61,6 +61,16 @@ class PostgresBase:
     async def _transaction(self) -> AsyncIterator[psycopg.AsyncConnection[tuple[Any, ...]]]:
         try:
             async with self._pool.connection() as conn, conn.transaction():
+                yield conn
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+
+    @asynccontextmanager
+    async def _pipelined_transaction(self) -> AsyncIterator[psycopg.AsyncConnection[tuple[Any, ...]]]:
+        """A transaction whose statements are sent without waiting for each answer: the client
+        waits only where it reads a result, and at the commit."""
+        try:
+            async with self._pool.connection() as conn, conn.transaction(), conn.pipeline():
                 yield conn
         except psycopg.Error as exc:
             raise translate(exc) from exc
