@@ -15,7 +15,19 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import api, bridges, depth, failover, intake, longlines, machine, postfix, scans, stats
+from bench import (
+    api,
+    bridges,
+    depth,
+    failover,
+    intake,
+    longlines,
+    machine,
+    postfix,
+    round_trips,
+    scans,
+    stats,
+)
 from bench.mails import MiB, SmallMails, pdf_of_size
 from bench.pg import BenchDatabase
 from bench.procs import ROOT, Systems, start
@@ -154,6 +166,13 @@ async def _bridges(args: argparse.Namespace, rounds: int, logs: Path) -> tuple[l
         if "two" in args.bridges:
             scaled = await bridges.two_bridges(launcher, rounds, per_session)
         lines += [*bridges.report(versus, scaled), ""]
+        if "versus" in args.bridges:
+            trees = {"mail2fax": await round_trips.from_tree(database, None)}
+            if args.before is not None:
+                trees = {"before": await round_trips.from_tree(database, args.before), **trees}
+            lines += ["### PostgreSQL: round trips per accepted mail", ""]
+            lines += [*round_trips.report(trees), ""]
+            record["round_trips"] = trees
         record["intake"] = [asdict(r) for r in (*versus, *scaled)]
         if "failover" in args.bridges:
             failed = await failover.run(launcher, 1 if args.quick else rounds, args.short_lease)

@@ -123,19 +123,27 @@ class BenchDatabase:
         return [(name, str(row[0]) if row else "?") for name, row in shown.items()]
 
     def reset_counts(self) -> None:
-        with psycopg.connect(self.server.url(), autocommit=True) as conn:
-            conn.execute("SELECT pg_stat_statements_reset()")
+        reset_statements(self.server.url())
 
     def counts(self, url: str, mails: int) -> Counts:
-        """What the database of ``url`` received since the last reset, statement by kind."""
-        name = url.split("?")[0].rsplit("/", 1)[1]
-        with psycopg.connect(self.server.url(), autocommit=True) as conn:
-            rows = conn.execute(
-                "SELECT s.query, s.calls FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
-                "WHERE d.datname = %s",
-                (name,),
-            ).fetchall()
-        statements: Counter[str] = Counter()
-        for query, calls in rows:
-            statements[describe_statement(query)] += int(calls)
-        return Counts(mails, dict(statements))
+        return Counts(mails, statement_counts(self.server.url(), url))
+
+
+def reset_statements(admin_url: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_statements_reset()")
+
+
+def statement_counts(admin_url: str, url: str) -> dict[str, int]:
+    """What the database of ``url`` received since the last reset, statement by kind."""
+    name = url.split("?")[0].rsplit("/", 1)[1]
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT s.query, s.calls FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+            "WHERE d.datname = %s",
+            (name,),
+        ).fetchall()
+    statements: Counter[str] = Counter()
+    for query, calls in rows:
+        statements[describe_statement(query)] += int(calls)
+    return dict(statements)
