@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from mail2fax.errors import DuplicateMail, StoreUnavailable
+from mail2fax.errors import Deferral, DuplicateMail, Refusal, StoreUnavailable
 from mail2fax.models import (
     Actor,
     Document,
     FaxOptions,
     FaxRequest,
+    Job,
     JobState,
     Recipient,
     RecipientResult,
@@ -25,6 +26,7 @@ from mail2fax.models import (
 from mail2fax.queue.base import Store
 from mail2fax.queue.postgres import PostgresStore
 from mail2fax.queue.sqlite import SqliteStore
+from mail2fax.settings import QuotaSettings
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -216,6 +218,41 @@ async def test_counts_count_numbers_dialled(any_store: Store) -> None:
     assert await store.count_numbers(since=NOW - timedelta(hours=1)) == 4
     assert await store.count_numbers(since=NOW - timedelta(hours=1), sender="bob@example.com") == 2
     assert await store.count_numbers(since=NOW + timedelta(seconds=1)) == 0
+
+
+async def test_enqueue_with_quotas_refuses_a_mail_over_a_limit_and_writes_nothing(any_store: Store) -> None:
+    store = any_store
+    quota = QuotaSettings(sender_per_hour=3, global_per_day=4)
+
+    async def enqueue(sender: str, message_id: str, quota: QuotaSettings | None) -> Job:
+        return await store.enqueue(
+            request(sender, message_id=message_id), backend="dry-run", lifetime=3600, now=NOW, quota=quota
+        )
+
+    await enqueue("alice@example.com", "<1@x>", quota=quota)  # two numbers each
+    with pytest.raises(Deferral) as over_sender:
+        await enqueue("alice@example.com", "<2@x>", quota=quota)
+    assert over_sender.value.reply == (
+        "450 4.7.1 Too many faxes from <alice@example.com>: the limit is 3 fax numbers per hour, "
+        "please try again later"
+    )
+    await enqueue("bob@example.com", "<3@x>", quota=quota)
+    with pytest.raises(Deferral) as over_gateway:
+        await enqueue("carol@example.com", "<4@x>", quota=quota)
+    assert over_gateway.value.reply == (
+        "452 4.5.3 The fax gateway has reached its limit of 4 fax numbers per day, please try again later"
+    )
+    with pytest.raises(Refusal) as too_many:
+        await enqueue("dave@example.com", "<5@x>", quota=QuotaSettings(global_per_hour=1))
+    assert too_many.value.reply == (
+        "552 5.5.3 This mail goes to 2 fax numbers, more than the gateway's limit of 1 fax number "
+        "per hour: send it to fewer numbers at a time"
+    )
+    assert sorted(job.sender for job in await store.list_jobs()) == ["alice@example.com", "bob@example.com"]
+    # Without limits nothing is counted: the same mail goes in.
+    await enqueue("alice@example.com", "<2@x>", quota=QuotaSettings())
+    await enqueue("alice@example.com", "<6@x>", quota=None)
+    assert await store.count_numbers(since=NOW) == 8
 
 
 async def test_a_duplicate_is_the_same_mail_and_nothing_else(any_store: Store) -> None:
