@@ -130,6 +130,8 @@ async def _operate(args: argparse.Namespace, loaded: Loaded) -> Report:
         return await queue.flush(settings)
     if action == "purge":
         return await queue.purge_jobs(settings, args.older_than)
+    if action == "bridges":
+        return await queue.list_bridges(settings)
     raise AssertionError(f"unhandled command {args.command} {action}")
 
 

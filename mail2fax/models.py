@@ -299,6 +299,17 @@ class JobEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class Bridge:
+    """One daemon sharing the queue, as its latest heartbeat describes it."""
+
+    owner: str  # host:pid:random, the id its leases carry
+    host: str
+    pid: int
+    started_at: datetime
+    seen_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class RateSlot:
     """The answer to asking the store for a rate-limit slot: ``slot`` (its id) when taken, else
     the seconds to ``wait`` before asking again."""

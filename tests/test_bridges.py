@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from mail2fax.queue.postgres import PostgresStore
 from tests.capture import CaptureRelay
-from tests.conftest import ringcentral_overrides, running, settings_for, wait_until
+from tests.cli_runner import run_cli
+from tests.conftest import eventually, ringcentral_overrides, running, settings_for, wait_until
 from tests.daemon_process import READY
 from tests.emulator import RingCentralEmulator
 from tests.mailbuilder import mail
@@ -113,6 +115,48 @@ async def test_three_bridges_read_each_fax_status_from_one_bridge(
     turns = {fax_id: [reader for reader, _ in itertools.groupby(readers[fax_id])] for fax_id in fax_ids}
     assert all(len(turn) == len(set(turn)) for turn in turns.values()), turns
     assert sorted(int(TOKEN.search(m.body)[1]) for m in told) == list(range(9))
+
+
+async def test_queue_bridges_lists_the_bridges_alive(
+    tmp_path: Path, relay: CaptureRelay, pg_url: str
+) -> None:
+    settings = [
+        settings_for(tmp_path / name, relay, database_url=pg_url, lease=1.5) for name in ("one", "two")
+    ]
+    looking = await PostgresStore.open(pg_url, tmp_path / "look")
+    try:
+
+        async def beating(count: int) -> bool:
+            return len(await looking.bridges()) == count
+
+        async with running(settings[0]):
+            async with running(settings[1]):
+                await eventually(lambda: beating(2))
+                listed = await run_cli(settings[0], "queue", "bridges", "--json")
+                assert listed.code == 0, listed.stderr
+                assert [bridge["alive"] for bridge in listed.json] == [True, True]
+                assert {bridge["pid"] for bridge in listed.json} == {os.getpid()}
+                shown = await run_cli(settings[1], "queue", "bridges")
+                assert shown.stdout.splitlines()[0].split() == [
+                    "HOST",
+                    "PID",
+                    "STARTED",
+                    "(UTC)",
+                    "LAST",
+                    "SEEN",
+                    "STATE",
+                ]
+                assert [line.split()[-1] for line in shown.stdout.splitlines()[1:]] == ["alive", "alive"]
+            # A bridge that stops cleanly leaves the list at once.
+            listed = await run_cli(settings[0], "queue", "bridges", "--json")
+            assert len(listed.json) == 1
+    finally:
+        await looking.close()
+    alone = settings_for(tmp_path / "alone", relay)
+    async with running(alone):
+        solo = await run_cli(alone, "queue", "bridges")
+    assert solo.code == 0
+    assert solo.stdout.strip() == "one daemon owns this queue (SQLite): no bridges share it"
 
 
 @pytest.mark.timeout(120)

@@ -261,6 +261,7 @@ async def drive(store: Store) -> dict[str, Callable[[], Awaitable[Any]]]:
         "delete_jobs": lambda: store.delete_jobs(finished_before=NOW),
         "remove_orphans": store.remove_orphans,
         "check_writable": store.check_writable,
+        "bridges": store.bridges,
         "record_rate_request": lambda: store.record_rate_request("heavy", NOW),
         "record_rate_pause": lambda: store.record_rate_pause("heavy", NOW),
         "rate_window": lambda: store.rate_window("heavy", BEFORE),

@@ -266,6 +266,8 @@ async def test_the_health_check_writes_the_bridges_heartbeat(pg_url: str, tmp_pa
             await one.check_writable()
             first = await seen()
             assert first is not None
+            listed = [(bridge.owner, bridge.host, bridge.pid) for bridge in await one.bridges()]
+            assert listed == [(one.owner, socket.gethostname(), os.getpid())]
             await one.check_writable()
             second = await seen()
             assert second is not None

@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("job", metavar="JOB", help="the job id")
     _add_moves(actions, parents)
     actions.add_parser("flush", parents=parents, help="make deferred jobs and postponed status mails due now")
+    actions.add_parser(
+        "bridges", parents=parents, help="the daemons sharing a PostgreSQL queue, from their heartbeats"
+    )
     purge = actions.add_parser(
         "purge", parents=parents, help="forget finished jobs older than a duration whose sender was told"
     )

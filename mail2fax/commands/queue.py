@@ -1,4 +1,5 @@
-"""``mail2fax queue list|show|flush|purge``: look at the queue, make it go now, forget old jobs.
+"""``mail2fax queue list|show|flush|purge|bridges``: look at the queue, make it go now, forget
+old jobs, see which bridges share it.
 
 The moves of single jobs (retry, hold, release, cancel) are in :mod:`mail2fax.commands.moves`.
 """
@@ -12,7 +13,7 @@ from datetime import timedelta
 from mail2fax.clock import WallClock, utcnow
 from mail2fax.commands import Report, operator_name
 from mail2fax.commands.context import open_store
-from mail2fax.commands.render import job_detail, job_summary, job_text, jobs_table
+from mail2fax.commands.render import bridges_table, iso, job_detail, job_summary, job_text, jobs_table
 from mail2fax.errors import JobNotFound
 from mail2fax.models import FINAL_STATES, Actor, Job, JobState
 from mail2fax.queue.base import Store
@@ -108,3 +109,26 @@ async def purge_jobs(settings: Settings, older_than: timedelta, *, clock: WallCl
         text += f"; kept {len(owed)} whose sender has not been told yet"
     data = {"deleted": count, "finished_before": before.isoformat(), "kept_unnotified": len(owed)}
     return Report(text, data)
+
+
+async def list_bridges(settings: Settings, *, clock: WallClock = utcnow) -> Report:
+    """The daemons sharing a PostgreSQL queue, from their heartbeats: one is alive while its
+    latest heartbeat is younger than its lease (it writes one every third of the lease)."""
+    async with open_store(settings) as store:
+        bridges = await store.bridges()
+    if settings.database_url is None:
+        return Report("one daemon owns this queue (SQLite): no bridges share it", [])
+    now = clock()
+    alive = [(now - bridge.seen_at).total_seconds() < settings.lease for bridge in bridges]
+    data = [
+        {
+            "owner": bridge.owner,
+            "host": bridge.host,
+            "pid": bridge.pid,
+            "started_at": iso(bridge.started_at),
+            "seen_at": iso(bridge.seen_at),
+            "alive": up,
+        }
+        for bridge, up in zip(bridges, alive, strict=True)
+    ]
+    return Report(bridges_table(bridges, alive, now), data)

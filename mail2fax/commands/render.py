@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from mail2fax.logs import escape
-from mail2fax.models import Actor, Job, JobEvent, Origin, Recipient, StoredDocument
+from mail2fax.models import Actor, Bridge, Job, JobEvent, Origin, Recipient, StoredDocument
 
 
 def when(moment: datetime | None) -> str:
@@ -107,6 +107,22 @@ def job_detail(job: Job, documents: Sequence[StoredDocument], events: Sequence[J
             for e in events
         ],
     }
+
+
+def bridges_table(bridges: Sequence[Bridge], alive: Sequence[bool], now: datetime) -> str:
+    if not bridges:
+        return "no bridge has written its heartbeat yet"
+    rows = [
+        [
+            shorten(escape(bridge.host), 40),
+            str(bridge.pid),
+            bridge.started_at.strftime("%Y-%m-%d %H:%M:%S"),
+            f"{max(0.0, (now - bridge.seen_at).total_seconds()):.0f}s ago",
+            "alive" if up else "gone",
+        ]
+        for bridge, up in zip(bridges, alive, strict=True)
+    ]
+    return table(["HOST", "PID", "STARTED (UTC)", "LAST SEEN", "STATE"], rows)
 
 
 def jobs_table(jobs: Sequence[Job]) -> str:

@@ -12,7 +12,17 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
-from mail2fax.models import Actor, FaxRequest, Job, JobEvent, JobState, RateSlot, RateWindow, StoredDocument
+from mail2fax.models import (
+    Actor,
+    Bridge,
+    FaxRequest,
+    Job,
+    JobEvent,
+    JobState,
+    RateSlot,
+    RateWindow,
+    StoredDocument,
+)
 from mail2fax.settings import QuotaSettings
 
 
@@ -180,6 +190,11 @@ class Store(Protocol):
     async def check_writable(self) -> None:
         """A real write to everything a new mail needs (the database, the documents' directory):
         a health row and a spool file in SQLite, this bridge's heartbeat row in PostgreSQL."""
+        ...
+
+    async def bridges(self) -> list[Bridge]:
+        """The daemons sharing this queue as their heartbeats last said, the latest seen first
+        (a dead one's for a day). The embedded store has none: one process owns it."""
         ...
 
     # The fax service's rate-limit windows, so that they outlive a restart. ``group`` is the

@@ -14,12 +14,12 @@ import asyncio
 import logging
 import os
 import socket
-from datetime import datetime
+from datetime import UTC, datetime
 
 import psycopg
 
 from mail2fax.errors import StoreError, StoreUnavailable
-from mail2fax.models import Job
+from mail2fax.models import Bridge, Job
 from mail2fax.queue.pg_base import SUBMITTING, PostgresBase
 from mail2fax.queue.pg_clock import ClockWatch
 from mail2fax.queue.schema import DUE_CONDITION, JOB_COLUMNS, TRACKED_CONDITION, job_from_row, moment
@@ -131,6 +131,15 @@ class PostgresClaims(PostgresBase):
             "ON CONFLICT (owner) DO UPDATE SET seen_at = EXCLUDED.seen_at",
             (self.owner, socket.gethostname(), os.getpid(), self._started, self._wall().timestamp()),
         )
+
+    async def bridges(self) -> list[Bridge]:
+        rows = await self._execute(
+            "SELECT owner, host, pid, started_at, seen_at FROM bridges ORDER BY seen_at DESC, owner"
+        )
+        return [
+            Bridge(owner, host, pid, datetime.fromtimestamp(started, UTC), datetime.fromtimestamp(seen, UTC))
+            for owner, host, pid, started, seen in rows
+        ]
 
     async def _let_go(self) -> None:
         """At a clean stop: give back this bridge's claims of due jobs and the faxes it tracks,

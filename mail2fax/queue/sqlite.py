@@ -21,6 +21,7 @@ from mail2fax.errors import DuplicateMail
 from mail2fax.mail.quota import quotas_active
 from mail2fax.models import (
     Actor,
+    Bridge,
     FaxRequest,
     Job,
     JobState,
@@ -258,3 +259,7 @@ class SqliteStore(SqliteReads, SqliteNotices, SqliteRetention, SqliteRates):
                 (datetime.now(UTC).timestamp(),),
             )
         await asyncio.to_thread(self._spool.probe)
+
+    async def bridges(self) -> list[Bridge]:
+        """None: one process owns this queue, and no other daemon shares it."""
+        return []
