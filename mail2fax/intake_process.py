@@ -90,10 +90,12 @@ async def serve(spec: WorkerSpec) -> None:
         logins = build_logins(settings)
         listener = smtp_listener(settings, handler, tls, logins)
         loop.add_signal_handler(signal.SIGHUP, Reloadable(settings, tls, logins).reload)
-        await listener.listen(settings.smtp.host, spec.smtp_port, reuse_port=True)
+        await listener.listen(settings.smtp.host, spec.smtp_port, reuse_port=True, joining=True)
         if spec.tls_port is not None:
             assert tls is not None
-            await listener.listen(settings.smtp.host, spec.tls_port, tls_context=tls.context, reuse_port=True)
+            await listener.listen(
+                settings.smtp.host, spec.tls_port, tls_context=tls.context, reuse_port=True, joining=True
+            )
         reporter.line(READY)
         listening = asyncio.create_task(daemon.listen())
         await daemon.drain.wait()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mail2fax.app import Daemon
-from mail2fax.errors import ConfigError
+from mail2fax.errors import ConfigError, StartupError
 from mail2fax.models import JobState
 from mail2fax.settings import Settings
 from mail2fax.workers import intake_processes
@@ -119,6 +119,20 @@ async def test_a_second_daemon_on_the_same_data_directory_does_not_start(
     async with running(settings):
         with pytest.raises(ConfigError, match="another mail2fax daemon is running on"):
             await Daemon(settings).run(asyncio.Event())
+
+
+async def test_a_second_daemon_on_a_port_the_first_shares_does_not_start(
+    tmp_path: Path, relay: CaptureRelay
+) -> None:
+    # SO_REUSEPORT would let a second daemon of the same user listen beside the first, the kernel
+    # then splitting the connections between two queues without a word.
+    first = settings_for(tmp_path / "first", relay, smtp={"processes": 2})
+    async with running(first) as daemon:
+        port = daemon.smtp_port
+        second = settings_for(tmp_path / "second", relay, smtp={"processes": 2, "port": port})
+        problem = f"MAIL2FAX_SMTP__PORT: cannot listen on 127.0.0.1:{port}: Address already in use"
+        with pytest.raises(StartupError, match=re.escape(problem)):
+            await asyncio.wait_for(Daemon(second).run(asyncio.Event()), timeout=30)
 
 
 def test_one_process_per_core_unless_logins_are_counted(tmp_path: Path) -> None:

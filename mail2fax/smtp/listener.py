@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 from typing import cast
@@ -118,12 +119,17 @@ class Listener:
         *,
         tls_context: Callable[[], ssl.SSLContext] | None = None,
         reuse_port: bool = False,
+        joining: bool = False,
     ) -> int:
         """Start listening, with implicit TLS when given a TLS context; returns the bound port.
 
         With ``reuse_port``, other intake processes may listen on the same port (``SO_REUSEPORT``).
+        The first of them (not ``joining``) refuses a port that anything listens on already: the
+        kernel would let another daemon of the same user share it.
         """
         loop = asyncio.get_running_loop()
+        if reuse_port and not joining and port:
+            await refuse_taken_port(host, port)
         quiet_accept_failures(loop, lambda: self.draining)
         server = await loop.create_server(
             lambda: Doorman(self, tls_context), host, port, reuse_port=reuse_port or None
@@ -160,3 +166,15 @@ class Listener:
             server.close()
         for server in self._servers:
             await server.wait_closed()
+
+
+async def refuse_taken_port(host: str, port: int) -> None:
+    """Raise ``OSError`` (address in use) when anything listens on ``host:port`` already."""
+    loop = asyncio.get_running_loop()
+    addresses = await loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    for family, kind, protocol, _name, address in addresses:
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            probe.bind(address)
