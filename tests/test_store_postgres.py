@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from mail2fax.errors import DuplicateMail, StoreUnavailable
 from mail2fax.models import Actor, Document, JobState
@@ -178,7 +179,29 @@ async def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(StoreUnavailable) as refused:
         await PostgresStore.open(url, tmp_path / "cache", connect_timeout=1)
     message = str(refused.value)
-    assert "cannot reach the PostgreSQL queue" in message
+    assert message.startswith(f"cannot open the PostgreSQL queue (database nothing on {tmp_path}): ")
+    assert f'connection to server on socket "{tmp_path}/.s.PGSQL.5432" failed' in message
+    assert "hunter2" not in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("database", "user", "reason"),
+    [
+        ("no_such_database", "postgres", 'database "no_such_database" does not exist'),
+        ("postgres", "no_such_role", 'role "no_such_role" does not exist'),
+    ],
+)
+async def test_a_server_that_says_no_is_one_line_with_its_reason(
+    pg_url: str, tmp_path: Path, database: str, user: str, reason: str
+) -> None:
+    host = conninfo_to_dict(pg_url)["host"]
+    url = f"postgresql:///{database}?host={host}&user={user}&password=hunter2"
+    with pytest.raises(StoreUnavailable) as refused:
+        await PostgresStore.open(url, tmp_path / "cache", connect_timeout=1)
+    message = str(refused.value)
+    assert message.startswith(f"cannot open the PostgreSQL queue (database {database} on {host}): ")
+    assert message.endswith(reason)
     assert "hunter2" not in message
     assert "\n" not in message
 

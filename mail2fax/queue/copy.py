@@ -21,9 +21,10 @@ import psycopg
 
 from mail2fax.errors import StoreUnavailable
 from mail2fax.queue import codec
+from mail2fax.queue.pg_connect import describe
 from mail2fax.queue.pg_documents import CHUNK
 from mail2fax.queue.pg_schema import translate
-from mail2fax.queue.postgres import PostgresStore, describe, duplicate_key
+from mail2fax.queue.postgres import PostgresStore, duplicate_key
 
 log = logging.getLogger("mail2fax.store")
 

@@ -23,11 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import AsyncConnectionPool
 
 from mail2fax.clock import WallClock, utcnow
-from mail2fax.errors import DuplicateMail, StoreError, StoreUnavailable
+from mail2fax.errors import DuplicateMail, StoreError
 from mail2fax.mail.quota import quotas_active
 from mail2fax.models import (
     TRACKED_STATES,
@@ -43,6 +41,7 @@ from mail2fax.queue.group_commit import PendingWrite
 from mail2fax.queue.pg_base import CLAIM_HOLDER, HOLDER_ONLY
 from mail2fax.queue.pg_claims import PostgresClaims
 from mail2fax.queue.pg_clock import refuse_a_wrong_clock
+from mail2fax.queue.pg_connect import open_pool
 from mail2fax.queue.pg_documents import DocumentCache, write_documents
 from mail2fax.queue.pg_notices import PostgresNotices
 from mail2fax.queue.pg_rates import PostgresRates
@@ -61,15 +60,6 @@ from mail2fax.queue.schema import (
 from mail2fax.settings import QuotaSettings
 
 log = logging.getLogger("mail2fax.store")
-
-
-def describe(url: str) -> str:
-    """Where a database URL points, without its password."""
-    try:
-        parts = conninfo_to_dict(url)
-    except psycopg.ProgrammingError:
-        return "the configured database"
-    return f"database {parts.get('dbname', '?')} on {parts.get('host') or 'the local socket'}"
 
 
 def duplicate_key(
@@ -105,14 +95,7 @@ class PostgresStore(PostgresReads, PostgresClaims, PostgresNotices, PostgresRete
 
         With ``heartbeat`` (a bridge's daemon, not its intake processes or a command) the lease
         renewer also writes this bridge's row in ``bridges``."""
-        pool: AsyncConnectionPool[psycopg.AsyncConnection[tuple[Any, ...]]] = AsyncConnectionPool(
-            url, min_size=1, max_size=8, kwargs={"autocommit": True}, open=False, name="mail2fax"
-        )
-        try:
-            await pool.open(wait=True, timeout=connect_timeout)
-        except Exception as exc:
-            await pool.close()
-            raise StoreUnavailable(f"cannot reach the PostgreSQL queue ({describe(url)})") from exc
+        pool = await open_pool(url, connect_timeout)
         store = cls(pool, DocumentCache(cache_root), lease=lease, on_transition=on_transition, wall=wall)
         store.heartbeat = heartbeat
         try:
