@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import re
+import signal
 import sys
 from collections import Counter
 from pathlib import Path
@@ -202,9 +204,38 @@ async def test_the_two_bridges_example_runs_and_cleans_up(relay: CaptureRelay) -
             assert transaction.accepted, transaction.final
         told = await relay.wait_for(4, timeout=60)
         assert sorted(int(TOKEN.search(m.body)[1]) for m in told) == [0, 1, 2, 3]
+        # What the script printed is what an operator uses: the pid to kill, the queue command.
+        text = "".join(lines)
+        pid = int(re.search(r"bridge 1: pid (\d+),", text)[1])
+        listing = re.search(r"the shared queue: (.+)", text)[1].split()
+        os.kill(pid, signal.SIGKILL)
+        async with asyncio.timeout(30):
+            while f"bridge 1 (pid {pid}) ended with status 137" not in line:
+                line = (await script.stderr.readline()).decode(errors="replace")
+                assert line, "the example stopped:\n" + "".join(lines)
+        assert "to start it again" in line
+        queue = await asyncio.create_subprocess_exec(
+            *listing, "--json", env=env, stdout=asyncio.subprocess.PIPE
+        )
+        jobs = json.loads((await queue.communicate())[0])
+        assert sorted(job["state"] for job in jobs) == ["sent"] * 4
     finally:
         if script.returncode is None:
             script.terminate()
         await asyncio.wait_for(script.wait(), timeout=60)
     assert work
     assert not Path(work).exists(), "the example left its temporary directory behind"
+
+
+async def test_the_two_bridges_example_names_a_missing_mail2fax() -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MAIL2FAX")}
+    env.update(MAIL2FAX="no-such-mail2fax")
+    script = await asyncio.create_subprocess_exec(
+        "bash", str(EXAMPLES / "two-bridges.sh"), env=env, stderr=asyncio.subprocess.PIPE
+    )
+    _, error = await asyncio.wait_for(script.communicate(), timeout=30)
+    assert script.returncode == 1
+    assert error.decode().splitlines() == [
+        "two-bridges.sh: no-such-mail2fax is not installed here: activate the virtualenv it is in "
+        "(. .venv/bin/activate) or set MAIL2FAX=/path/to/bin/mail2fax"
+    ]
