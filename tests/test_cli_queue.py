@@ -333,6 +333,22 @@ async def test_purge_forgets_old_finished_jobs(tmp_path: Path, relay: CaptureRel
     assert not (tmp_path / "spool" / job_id).exists()
 
 
+async def test_list_says_when_the_limit_hides_jobs(tmp_path: Path, relay: CaptureRelay) -> None:
+    settings = settings_for(tmp_path, relay)
+    async with running(settings) as daemon:
+        jobs = [await mail_a_fax(daemon.smtp_port or 0, subject=f"Invoice {n}") for n in range(3)]
+        for job_id in jobs:
+            await until_state(daemon.store, job_id, JobState.SENT)
+        cut = await run_cli(settings, "queue", "list", "--all", "--limit", "2")
+        whole = await run_cli(settings, "queue", "list", "--all", "--limit", "3")
+        scripted = await run_cli(settings, "queue", "list", "--all", "--limit", "2", "--json")
+    assert cut.code == 0, cut.stderr
+    assert [line.split()[0] for line in cut.stdout.splitlines()[1:3]] == jobs[:0:-1]
+    assert cut.stdout.splitlines()[-1] == "the 2 newest shown; there are more (--limit N shows N)"
+    assert "there are more" not in whole.stdout
+    assert [job["id"] for job in scripted.json] == jobs[:0:-1]
+
+
 async def test_commands_refuse_a_data_directory_without_a_queue(tmp_path: Path, relay: CaptureRelay) -> None:
     elsewhere = settings_for(tmp_path / "typo", relay)
     (tmp_path / "typo").mkdir()

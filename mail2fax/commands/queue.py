@@ -49,10 +49,14 @@ async def list_jobs(
     """Open jobs by default; ``states`` chooses others, ``every`` shows finished jobs too."""
     chosen: Sequence[JobState] | None = states or (None if every else OPEN_STATES)
     async with open_store(settings) as store:
-        jobs = await store.list_jobs(chosen, limit=limit)
+        jobs = await store.list_jobs(chosen, limit=limit + 1)
+    more = len(jobs) > limit
+    jobs = jobs[:limit]
     text = jobs_table(jobs)
     if not jobs and not states and not every:
         text = "no open jobs (`mail2fax queue list --all` shows finished ones too)"
+    if more:
+        text += f"\nthe {limit} newest shown; there are more (--limit N shows N)"
     return Report(text, [job_summary(job) for job in jobs])
 
 
