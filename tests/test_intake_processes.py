@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import re
 import signal
+import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +17,7 @@ from mail2fax.app import Daemon
 from mail2fax.errors import ConfigError, StartupError
 from mail2fax.models import JobState
 from mail2fax.settings import Settings
+from mail2fax.smtp.listener import refuse_taken_port
 from mail2fax.workers import intake_processes
 from tests.capture import CaptureRelay
 from tests.conftest import eventually, running, settings_for, wait_until
@@ -133,6 +137,22 @@ async def test_a_second_daemon_on_a_port_the_first_shares_does_not_start(
         problem = f"MAIL2FAX_SMTP__PORT: cannot listen on 127.0.0.1:{port}: Address already in use"
         with pytest.raises(StartupError, match=re.escape(problem)):
             await asyncio.wait_for(Daemon(second).run(asyncio.Event()), timeout=30)
+
+
+async def test_the_port_check_skips_address_families_the_host_lacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A host without IPv6: the wildcard address still resolves to "::", which asyncio skips.
+    real_socket = socket.socket
+
+    def without_ipv6(family: int = socket.AF_INET, *args: Any) -> socket.socket:
+        if family == socket.AF_INET6:
+            raise OSError(errno.EAFNOSUPPORT, os.strerror(errno.EAFNOSUPPORT))
+        return real_socket(family, *args)
+
+    with real_socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    monkeypatch.setattr(socket, "socket", without_ipv6)
+    await refuse_taken_port("", port)
 
 
 def test_one_process_per_core_unless_logins_are_counted(tmp_path: Path) -> None:
