@@ -311,3 +311,11 @@ async def test_a_bridge_writes_its_heartbeat_while_it_lives(pg_url: str, tmp_pat
     finally:
         await bridge.close()
         await command.close()
+
+
+async def test_a_bridge_is_listed_from_the_moment_it_has_started(pg_url: str, tmp_path: Path) -> None:
+    bridge = await PostgresStore.open(pg_url, tmp_path / "bridge", lease=600, heartbeat=True)
+    try:
+        assert [entry.owner for entry in await bridge.bridges()] == [bridge.owner]
+    finally:
+        await bridge.close()

@@ -102,6 +102,8 @@ class PostgresStore(PostgresReads, PostgresClaims, PostgresNotices, PostgresRete
             async with pool.connection() as conn:
                 await migrate(conn)
                 await refuse_a_wrong_clock(conn, wall, lease)
+            if heartbeat:
+                await store._heartbeat()  # listed as alive from the start, not a third of a lease later
         except BaseException as exc:
             await pool.close()
             if isinstance(exc, psycopg.Error | StoreError):
