@@ -10,6 +10,7 @@ import re
 import socket
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
@@ -291,4 +292,25 @@ def masked(settings: Settings) -> dict[str, Any]:
     auth_users = data.get("auth", {}).get("users", {})
     for user in auth_users:
         auth_users[user] = "**********"
+    if settings.database_url is not None:
+        data["database_url"] = shown_database_url(settings.database_url.get_secret_value())
     return data
+
+
+def shown_database_url(url: str) -> str:
+    """``url`` with its password, and every query parameter naming one, replaced by ``**********``:
+    which server, database and user a bridge uses may be shown, the password may not."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "**********"
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    if ":" in userinfo:
+        userinfo = userinfo.split(":", 1)[0] + ":**********"
+    query = "&".join(_shown_parameter(field) for field in parts.query.split("&") if field)
+    return f"{parts.scheme}://{userinfo}{at}{hosts}{parts.path}" + (f"?{query}" if query else "")
+
+
+def _shown_parameter(field: str) -> str:
+    name = field.partition("=")[0]
+    return f"{name}=**********" if "pass" in name.lower() else field

@@ -9,9 +9,13 @@ import subprocess
 import sys
 from importlib.metadata import version
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from mail2fax.settings import shown_database_url
 from tests.raw_smtp import Certificates
 
 SECRET = "s3cr3t-value-never-shown"
@@ -285,3 +289,38 @@ def test_a_port_in_use_is_one_line_naming_it(tmp_path: Path, log_format: str) ->
     warned = [line for line in messages if "MAIL2FAX_RELAY_HOST" in line]
     assert len(warned) == 1
     assert warned[0].endswith("did you mean MAIL2FAX_RELAY__HOST?")
+
+
+def test_check_config_shows_which_database_but_not_its_password(tmp_path: Path, pg_url: str) -> None:
+    url = pg_url.replace("postgresql://", f"postgresql://postgres:{SECRET}@", 1)
+    result = run(
+        tmp_path,
+        "check-config",
+        MAIL2FAX_BACKEND="dry-run",
+        MAIL2FAX_DATABASE_URL=f"{url}&sslpassword={SECRET}",
+    )
+    assert result.returncode == 0, result.stderr
+    assert SECRET not in result.stdout + result.stderr
+    shown = json.loads(result.stdout)["database_url"]
+    assert shown.startswith("postgresql://postgres:**********@")
+    assert shown.endswith("&sslpassword=**********")
+    assert pg_url.rsplit("/", 1)[1].split("?")[0] in shown  # the database's name
+
+
+@given(
+    password=st.text(min_size=6, max_size=40),
+    user=st.from_regex(r"[a-z]{1,8}", fullmatch=True),
+    hosts=st.lists(st.from_regex(r"[a-z0-9.-]{1,20}(:[0-9]{1,5})?", fullmatch=True), min_size=1, max_size=3),
+    where=st.sampled_from(["userinfo", "password", "sslpassword", "PassWord"]),
+)
+def test_a_database_url_is_never_shown_with_its_password(
+    password: str, user: str, hosts: list[str], where: str
+) -> None:
+    encoded = quote(password, safe="")
+    if where == "userinfo":
+        url = f"postgresql://{user}:{encoded}@{','.join(hosts)}/mail2fax?sslmode=require"
+    else:
+        url = f"postgresql://{user}@{','.join(hosts)}/mail2fax?sslmode=require&{where}={encoded}"
+    shown = shown_database_url(url)
+    assert encoded not in shown and password not in shown
+    assert shown == "**********" or ("sslmode=require" in shown and ",".join(hosts) in shown)
